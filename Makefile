@@ -1,0 +1,48 @@
+# polyjobs: the spec-first Go kit for Polytomic's Get Job endpoint.
+# `make run` starts the dev server; `make test` runs the whole suite.
+
+GO       ?= go
+BIN      := bin/polyjobs
+SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
+FUZZTIME ?= 30s
+
+.PHONY: all generate check-generated lint-spec build run test test-short bench fuzz lint clean
+
+all: build
+
+## generate: regenerate generated/ from openapi.yaml with the pinned oapi-codegen
+generate:
+	$(GO) generate ./...
+
+## check-generated: fail when the committed generated code is stale
+check-generated: generate
+	@git diff --exit-code -- generated/ || { echo "generated/ is stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- generated/)" || { git status --porcelain -- generated/; echo "generated/ has untracked files: commit them" >&2; exit 1; }
+
+## lint-spec: lint openapi.yaml with spectral's oas ruleset
+lint-spec:
+	$(SPECTRAL) lint --fail-severity error openapi.yaml
+
+## build: build the polyjobs binary into bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/polyjobs
+
+## run: the reference server in dev mode on an embedded SQLite database
+run: build
+	./$(BIN) serve --dev
+
+## test: the whole suite, with the race detector
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+## test-short: the suite without the race detector, for a quick loop
+test-short:
+	$(GO) test -count=1 ./...
+
+## bench: Go micro-benchmarks of the hot paths
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

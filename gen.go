@@ -1,0 +1,15 @@
+// Package polyjobs is a spec-first Go kit for Polytomic's asynchronous Get Job
+// endpoint, GET /api/jobs/{type}/{id}.
+//
+// openapi.yaml is the contract. `go generate ./...` turns it into the code in
+// the generated package (models, a typed client, an echo strict-server
+// interface and the embedded spec) with the oapi-codegen version pinned in
+// tools.go and the configuration files in api/. The client package is the Go
+// SDK, the server package the reference implementation, and cmd/polyjobs the
+// binary that serves, administers and polls.
+package polyjobs
+
+//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen -config api/models.yaml openapi.yaml
+//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen -config api/client.yaml openapi.yaml
+//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen -config api/server.yaml openapi.yaml
+//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen -config api/spec.yaml openapi.yaml

@@ -1,0 +1,177 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+const selectJob = `SELECT id, org_id, type, status, result, error, created_at, updated_at, finished_at FROM jobs`
+
+// CreateJob creates a job of the given type in the created state.
+func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
+	if !typ.Valid() {
+		return store.Job{}, fmt.Errorf("create job: %w: unknown job type %q", store.ErrInvalid, typ)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	t := now()
+	job := store.Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		job.ID.String(), job.OrgID.String(), string(job.Type), string(job.Status), micros(t), micros(t))
+	if isConstraint(err, constraintForeignKey) {
+		return store.Job{}, fmt.Errorf("create job: organization %s: %w", orgID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return job, nil
+}
+
+// Job returns the job with the given id if it belongs to orgID.
+func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(s.getJob.QueryRowContext(ctx, id.String(), orgID.String()))
+	if err != nil {
+		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	return job, nil
+}
+
+// JobByID returns the job with the given id, whatever its organization.
+func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(s.db.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
+	if err != nil {
+		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	return job, nil
+}
+
+// ListJobs returns an organization's jobs, oldest first, optionally filtered by status.
+func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...store.JobStatus) ([]store.Job, error) {
+	query := selectJob + ` WHERE org_id = ?`
+	args := []any{orgID.String()}
+	if len(statuses) > 0 {
+		query += ` AND status IN (?` + strings.Repeat(`, ?`, len(statuses)-1) + `)`
+		for _, st := range statuses {
+			args = append(args, string(st))
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []store.Job
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, job)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// Transition moves a job to t.To if its current status allows it. The UPDATE's
+// WHERE clause is the compare-and-set: of concurrent writers exactly one
+// matches the old status.
+func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition) (store.Job, error) {
+	t = t.Normalized()
+	if err := t.Validate(); err != nil {
+		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	from := t.AllowedFrom()
+	at := micros(now())
+	var finished, result, errMsg any
+	if store.IsTerminal(t.To) {
+		finished = at
+	}
+	if t.Result != nil {
+		result = string(t.Result)
+	}
+	if t.Error != "" {
+		errMsg = t.Error
+	}
+	args := []any{string(t.To), result, errMsg, at, finished, id.String()}
+	for _, st := range from {
+		args = append(args, string(st))
+	}
+	query := `UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ?, finished_at = ?
+		WHERE id = ? AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)
+		RETURNING id, org_id, type, status, result, error, created_at, updated_at, finished_at`
+	job, err := scanJob(s.db.QueryRowContext(ctx, query, args...))
+	if err == nil {
+		return job, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
+	}
+	current, err := s.JobByID(ctx, id)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
+}
+
+// PurgeJobs deletes terminal jobs that finished before the given time.
+func (s *Store) PurgeJobs(ctx context.Context, finishedBefore time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`, micros(finishedBefore))
+	if err != nil {
+		return 0, fmt.Errorf("purge jobs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("purge jobs: %w", err)
+	}
+	return n, nil
+}
+
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanJob(row scanner) (store.Job, error) {
+	var (
+		job                    store.Job
+		id, orgID, typ, status string
+		result                 []byte
+		errMsg                 sql.NullString
+		created, updated       int64
+		finished               sql.NullInt64
+	)
+	if err := row.Scan(&id, &orgID, &typ, &status, &result, &errMsg, &created, &updated, &finished); err != nil {
+		return store.Job{}, err
+	}
+	var err error
+	if job.ID, err = uuid.Parse(id); err != nil {
+		return store.Job{}, fmt.Errorf("corrupt job id: %w", err)
+	}
+	if job.OrgID, err = uuid.Parse(orgID); err != nil {
+		return store.Job{}, fmt.Errorf("corrupt job org id: %w", err)
+	}
+	job.Type = store.JobType(typ)
+	job.Status = store.JobStatus(status)
+	job.Result = result
+	job.Error = errMsg.String
+	job.CreatedAt = fromMicros(created)
+	job.UpdatedAt = fromMicros(updated)
+	if finished.Valid {
+		t := fromMicros(finished.Int64)
+		job.FinishedAt = &t
+	}
+	return job, nil
+}

@@ -1,0 +1,61 @@
+// Package store defines the durable state of the reference server: organizations,
+// their API keys and their jobs. The Store interface is the only place that knows
+// SQL; the sqlite and postgres packages implement it and the storetest package
+// holds the conformance suite both must pass.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store is the persistence the reference server needs. Implementations must be
+// safe for concurrent use by many goroutines and, for shared databases, by many
+// processes: job transitions are compare-and-set, so exactly one of several
+// concurrent conflicting transitions wins.
+type Store interface {
+	// CreateOrganization creates an organization with a unique name.
+	// A duplicate name is an error wrapping ErrConflict.
+	CreateOrganization(ctx context.Context, name string) (Organization, error)
+	// Organization returns the organization with the given id, or ErrNotFound.
+	Organization(ctx context.Context, id uuid.UUID) (Organization, error)
+	// OrganizationByName returns the organization with the given name, or ErrNotFound.
+	OrganizationByName(ctx context.Context, name string) (Organization, error)
+
+	// CreateKey stores a new API key of an organization. Only the key's hash is
+	// stored; the secret itself never reaches the store.
+	CreateKey(ctx context.Context, orgID uuid.UUID, kind KeyKind, hash KeyHash) (Key, error)
+	// KeyByHash returns the key whose secret hashes to hash, revoked or not,
+	// or ErrNotFound.
+	KeyByHash(ctx context.Context, hash KeyHash) (Key, error)
+	// RevokeKey marks a key revoked; revoking twice is not an error.
+	// An unknown id is ErrNotFound.
+	RevokeKey(ctx context.Context, id uuid.UUID) error
+
+	// CreateJob creates a job in the created state. An unknown organization is
+	// ErrNotFound; an unknown type is ErrInvalid.
+	CreateJob(ctx context.Context, orgID uuid.UUID, typ JobType) (Job, error)
+	// Job returns the job with the given id if it belongs to orgID, or ErrNotFound.
+	Job(ctx context.Context, orgID, id uuid.UUID) (Job, error)
+	// JobByID returns the job with the given id whatever its organization, or
+	// ErrNotFound. It is for administration, never for serving the API.
+	JobByID(ctx context.Context, id uuid.UUID) (Job, error)
+	// ListJobs returns the jobs of an organization, oldest first, optionally
+	// only those in one of the given statuses.
+	ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...JobStatus) ([]Job, error)
+	// Transition moves a job to a new status if the lifecycle allows it from the
+	// job's current status, atomically. An illegal or lost transition returns a
+	// *TransitionError (errors.Is(err, ErrConflict)); an unknown job ErrNotFound;
+	// a malformed transition ErrInvalid.
+	Transition(ctx context.Context, id uuid.UUID, t Transition) (Job, error)
+	// PurgeJobs deletes terminal jobs that finished before the given time and
+	// returns how many it deleted.
+	PurgeJobs(ctx context.Context, finishedBefore time.Time) (int64, error)
+
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

@@ -1,0 +1,491 @@
+// Package storetest is the conformance suite every store.Store implementation
+// must pass. An implementation's test calls Run with a function that returns a
+// fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// NewStore returns a fresh, empty store for one test. The suite closes it.
+type NewStore func(t *testing.T) store.Store
+
+// Run runs the whole conformance suite against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Organizations", testOrganizations},
+		{"Keys", testKeys},
+		{"CreateAndGetJob", testCreateAndGetJob},
+		{"JobsAreScopedToOrganization", testJobScope},
+		{"LegalTransitions", testLegalTransitions},
+		{"IllegalTransitions", testIllegalTransitions},
+		{"MalformedTransitions", testMalformedTransitions},
+		{"ConcurrentTransitionsHaveOneWinner", testConcurrentTransitions},
+		{"ListJobs", testListJobs},
+		{"PurgeJobs", testPurgeJobs},
+		{"Ping", testPing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// MustOrg creates an organization with a unique name or fails the test.
+func MustOrg(t *testing.T, s store.Store) store.Organization {
+	t.Helper()
+	org, err := s.CreateOrganization(ctx(t), "org-"+uuid.NewString())
+	if err != nil {
+		t.Fatalf("CreateOrganization: %v", err)
+	}
+	return org
+}
+
+// MustJob creates a job or fails the test.
+func MustJob(t *testing.T, s store.Store, orgID uuid.UUID, typ store.JobType) store.Job {
+	t.Helper()
+	job, err := s.CreateJob(ctx(t), orgID, typ)
+	if err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
+	return job
+}
+
+func testOrganizations(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org, err := s.CreateOrganization(c, "  acme  ")
+	if err != nil {
+		t.Fatalf("CreateOrganization: %v", err)
+	}
+	if org.Name != "acme" || org.ID == uuid.Nil || org.CreatedAt.IsZero() {
+		t.Fatalf("CreateOrganization returned %+v", org)
+	}
+	if _, err := s.CreateOrganization(c, "acme"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate name: got %v, want ErrConflict", err)
+	}
+	if _, err := s.CreateOrganization(c, "   "); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty name: got %v, want ErrInvalid", err)
+	}
+	got, err := s.Organization(c, org.ID)
+	if err != nil || got.ID != org.ID || got.Name != "acme" || !got.CreatedAt.Equal(org.CreatedAt) {
+		t.Fatalf("Organization = %+v, %v; want %+v", got, err, org)
+	}
+	got, err = s.OrganizationByName(c, "acme")
+	if err != nil || got.ID != org.ID {
+		t.Fatalf("OrganizationByName = %+v, %v", got, err)
+	}
+	if _, err := s.Organization(c, uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown id: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.OrganizationByName(c, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown name: got %v, want ErrNotFound", err)
+	}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	hash := store.KeyHash(sha256.Sum256([]byte("secret-" + uuid.NewString())))
+	key, err := s.CreateKey(c, org.ID, store.KeyKindUser, hash)
+	if err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	if key.ID == uuid.Nil || key.OrgID != org.ID || key.Kind != store.KeyKindUser || key.Hash != hash || key.Revoked() {
+		t.Fatalf("CreateKey returned %+v", key)
+	}
+	got, err := s.KeyByHash(c, hash)
+	if err != nil || got.ID != key.ID || got.OrgID != org.ID || got.Kind != store.KeyKindUser || got.Revoked() {
+		t.Fatalf("KeyByHash = %+v, %v", got, err)
+	}
+	if _, err := s.CreateKey(c, org.ID, store.KeyKindOrg, hash); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate hash: got %v, want ErrConflict", err)
+	}
+	if _, err := s.CreateKey(c, uuid.New(), store.KeyKindOrg, store.KeyHash(sha256.Sum256([]byte("x")))); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown org: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.CreateKey(c, org.ID, "admin", store.KeyHash(sha256.Sum256([]byte("y")))); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("unknown kind: got %v, want ErrInvalid", err)
+	}
+	if _, err := s.KeyByHash(c, store.KeyHash{}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown hash: got %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeKey(c, key.ID); err != nil {
+		t.Fatalf("RevokeKey: %v", err)
+	}
+	got, err = s.KeyByHash(c, hash)
+	if err != nil || !got.Revoked() {
+		t.Fatalf("after revoke: KeyByHash = %+v, %v; want revoked", got, err)
+	}
+	first := *got.RevokedAt
+	if err := s.RevokeKey(c, key.ID); err != nil {
+		t.Fatalf("second RevokeKey: %v", err)
+	}
+	if again, _ := s.KeyByHash(c, hash); !again.RevokedAt.Equal(first) {
+		t.Fatalf("second revoke moved revoked_at from %v to %v", first, again.RevokedAt)
+	}
+	if err := s.RevokeKey(c, uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revoke unknown: got %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateAndGetJob(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	for _, typ := range AllTypes {
+		job := MustJob(t, s, org.ID, typ)
+		if job.ID == uuid.Nil || job.OrgID != org.ID || job.Type != typ || job.Status != generated.JobStatusCreated ||
+			job.Result != nil || job.Error != "" || job.FinishedAt != nil || job.Terminal() {
+			t.Fatalf("CreateJob(%s) returned %+v", typ, job)
+		}
+		got, err := s.Job(c, org.ID, job.ID)
+		if err != nil {
+			t.Fatalf("Job: %v", err)
+		}
+		assertSameJob(t, got, job)
+		got, err = s.JobByID(c, job.ID)
+		if err != nil {
+			t.Fatalf("JobByID: %v", err)
+		}
+		assertSameJob(t, got, job)
+	}
+	if _, err := s.CreateJob(c, org.ID, "deletemodel"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("unknown type: got %v, want ErrInvalid", err)
+	}
+	if _, err := s.CreateJob(c, uuid.New(), generated.JobTypeExportLogs); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown org: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.Job(c, org.ID, uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown job: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.JobByID(c, uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown job by id: got %v, want ErrNotFound", err)
+	}
+}
+
+func testJobScope(t *testing.T, s store.Store) {
+	c := ctx(t)
+	a, b := MustOrg(t, s), MustOrg(t, s)
+	job := MustJob(t, s, a.ID, generated.JobTypeSampleModel)
+	if _, err := s.Job(c, b.ID, job.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("other organization's job: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.Job(c, a.ID, job.ID); err != nil {
+		t.Fatalf("own job: %v", err)
+	}
+}
+
+func testLegalTransitions(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	result := json.RawMessage(`{"url":"https://example.com/export.json?sig=abc","n":[1,2,3]}`)
+	paths := []struct {
+		name  string
+		steps []store.Transition
+	}{
+		{"created-running-done", []store.Transition{store.Start(), store.Finish(result)}},
+		{"created-running-failed", []store.Transition{store.Start(), store.Fail("boom")}},
+		{"created-done", []store.Transition{store.Finish(result)}},
+		{"created-done-without-result", []store.Transition{store.Finish(nil)}},
+		{"created-done-null-result", []store.Transition{store.Finish(json.RawMessage("null"))}},
+		{"created-failed", []store.Transition{store.Fail("could not start")}},
+	}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			job := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+			var last store.Job
+			for _, step := range p.steps {
+				got, err := s.Transition(c, job.ID, step)
+				if err != nil {
+					t.Fatalf("Transition to %s: %v", step.To, err)
+				}
+				if got.Status != step.To || got.ID != job.ID || got.OrgID != org.ID || got.Type != job.Type {
+					t.Fatalf("Transition to %s returned %+v", step.To, got)
+				}
+				if got.UpdatedAt.Before(job.CreatedAt) {
+					t.Fatalf("updated_at %v before created_at %v", got.UpdatedAt, job.CreatedAt)
+				}
+				last = got
+			}
+			final := p.steps[len(p.steps)-1].Normalized()
+			if !last.Terminal() || last.FinishedAt == nil {
+				t.Fatalf("final job not terminal: %+v", last)
+			}
+			if !jsonEqual(last.Result, final.Result) || last.Error != final.Error {
+				t.Fatalf("final job result %s error %q; want %s %q", last.Result, last.Error, final.Result, final.Error)
+			}
+			stored, err := s.Job(c, org.ID, job.ID)
+			if err != nil {
+				t.Fatalf("Job: %v", err)
+			}
+			assertSameJob(t, stored, last)
+		})
+	}
+}
+
+func testIllegalTransitions(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	cases := []struct {
+		name    string
+		prepare []store.Transition
+		attempt store.Transition
+		from    store.JobStatus
+	}{
+		{"running-running", []store.Transition{store.Start()}, store.Start(), generated.JobStatusRunning},
+		{"done-running", []store.Transition{store.Finish(nil)}, store.Start(), generated.JobStatusDone},
+		{"done-done", []store.Transition{store.Finish(json.RawMessage(`1`))}, store.Finish(json.RawMessage(`2`)), generated.JobStatusDone},
+		{"done-failed", []store.Transition{store.Start(), store.Finish(nil)}, store.Fail("late"), generated.JobStatusDone},
+		{"failed-done", []store.Transition{store.Fail("x")}, store.Finish(nil), generated.JobStatusFailed},
+		{"failed-running", []store.Transition{store.Fail("x")}, store.Start(), generated.JobStatusFailed},
+		{"failed-failed", []store.Transition{store.Fail("x")}, store.Fail("y"), generated.JobStatusFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			job := MustJob(t, s, org.ID, generated.JobTypeCreateModel)
+			var before store.Job
+			for _, step := range tc.prepare {
+				var err error
+				if before, err = s.Transition(c, job.ID, step); err != nil {
+					t.Fatalf("prepare %s: %v", step.To, err)
+				}
+			}
+			_, err := s.Transition(c, job.ID, tc.attempt)
+			var te *store.TransitionError
+			if !errors.As(err, &te) || !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("Transition = %v; want a *TransitionError that is ErrConflict", err)
+			}
+			if te.From != tc.from || te.To != tc.attempt.To || te.JobID != job.ID {
+				t.Fatalf("TransitionError = %+v", te)
+			}
+			after, err := s.Job(c, org.ID, job.ID)
+			if err != nil {
+				t.Fatalf("Job: %v", err)
+			}
+			assertSameJob(t, after, before)
+		})
+	}
+	if _, err := s.Transition(c, uuid.New(), store.Start()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown job: got %v, want ErrNotFound", err)
+	}
+}
+
+func testMalformedTransitions(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	job := MustJob(t, s, org.ID, generated.JobTypePreviewModel)
+	cases := []struct {
+		name string
+		tr   store.Transition
+	}{
+		{"to-created", store.Transition{To: generated.JobStatusCreated}},
+		{"to-unknown", store.Transition{To: "paused"}},
+		{"running-with-result", store.Transition{To: generated.JobStatusRunning, Result: json.RawMessage(`{}`)}},
+		{"running-with-error", store.Transition{To: generated.JobStatusRunning, Error: "x"}},
+		{"done-with-invalid-json", store.Finish(json.RawMessage(`{"a":`))},
+		{"done-with-error", store.Transition{To: generated.JobStatusDone, Error: "x"}},
+		{"failed-without-message", store.Fail("")},
+		{"failed-with-result", store.Transition{To: generated.JobStatusFailed, Error: "x", Result: json.RawMessage(`1`)}},
+		{"failed-with-huge-message", store.Fail(string(make([]byte, store.MaxErrorLength+1)))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.Transition(c, job.ID, tc.tr); !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("Transition = %v; want ErrInvalid", err)
+			}
+		})
+	}
+	after, err := s.Job(c, org.ID, job.ID)
+	if err != nil || after.Status != generated.JobStatusCreated {
+		t.Fatalf("job changed by malformed transitions: %+v, %v", after, err)
+	}
+}
+
+// testConcurrentTransitions races many writers on each job: exactly one wins,
+// every loser gets a *TransitionError, and the stored state is the winner's.
+func testConcurrentTransitions(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	const writers = 50
+	for round := 0; round < 5; round++ {
+		job := MustJob(t, s, org.ID, generated.JobTypeConnectionProxy)
+		var (
+			wins      atomic.Int32
+			conflicts atomic.Int32
+			winner    atomic.Value
+			wg        sync.WaitGroup
+			start     = make(chan struct{})
+			errs      = make(chan error, writers)
+		)
+		for i := 0; i < writers; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				tr := store.Finish(json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)))
+				if i%2 == 1 {
+					tr = store.Fail(fmt.Sprintf("writer %d", i))
+				}
+				got, err := s.Transition(c, job.ID, tr)
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner.Store(got)
+				case errors.Is(err, store.ErrConflict):
+					conflicts.Add(1)
+				default:
+					errs <- err
+				}
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("unexpected error: %v", err)
+		}
+		if wins.Load() != 1 || conflicts.Load() != writers-1 {
+			t.Fatalf("round %d: %d winners and %d conflicts; want 1 and %d", round, wins.Load(), conflicts.Load(), writers-1)
+		}
+		stored, err := s.Job(c, org.ID, job.ID)
+		if err != nil {
+			t.Fatalf("Job: %v", err)
+		}
+		assertSameJob(t, stored, winner.Load().(store.Job))
+	}
+}
+
+func testListJobs(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org, other := MustOrg(t, s), MustOrg(t, s)
+	a := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	b := MustJob(t, s, org.ID, generated.JobTypeSampleModel)
+	d := MustJob(t, s, org.ID, generated.JobTypeUpdateModel)
+	MustJob(t, s, other.ID, generated.JobTypeExportLogs)
+	if _, err := s.Transition(c, b.ID, store.Start()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(c, d.ID, store.Finish(nil)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ListJobs(c, org.ID)
+	if err != nil {
+		t.Fatalf("ListJobs: %v", err)
+	}
+	if ids := jobIDs(all); fmt.Sprint(ids) != fmt.Sprint([]uuid.UUID{a.ID, b.ID, d.ID}) {
+		t.Fatalf("ListJobs = %v; want %v", ids, []uuid.UUID{a.ID, b.ID, d.ID})
+	}
+	active, err := s.ListJobs(c, org.ID, generated.JobStatusCreated, generated.JobStatusRunning)
+	if err != nil {
+		t.Fatalf("ListJobs(active): %v", err)
+	}
+	if ids := jobIDs(active); fmt.Sprint(ids) != fmt.Sprint([]uuid.UUID{a.ID, b.ID}) {
+		t.Fatalf("ListJobs(active) = %v; want %v", ids, []uuid.UUID{a.ID, b.ID})
+	}
+	none, err := s.ListJobs(c, uuid.New())
+	if err != nil || len(none) != 0 {
+		t.Fatalf("ListJobs(unknown org) = %v, %v", none, err)
+	}
+}
+
+func testPurgeJobs(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	done := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	failed := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	running := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	created := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	for _, step := range []struct {
+		id uuid.UUID
+		tr store.Transition
+	}{{done.ID, store.Finish(nil)}, {failed.ID, store.Fail("x")}, {running.ID, store.Start()}} {
+		if _, err := s.Transition(c, step.id, step.tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PurgeJobs(c, time.Now().Add(-time.Hour))
+	if err != nil || n != 0 {
+		t.Fatalf("PurgeJobs(an hour ago) = %d, %v; want 0", n, err)
+	}
+	n, err = s.PurgeJobs(c, time.Now().Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeJobs(now) = %d, %v; want 2", n, err)
+	}
+	for _, id := range []uuid.UUID{done.ID, failed.ID} {
+		if _, err := s.Job(c, org.ID, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("purged job %s: got %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, id := range []uuid.UUID{running.ID, created.ID} {
+		if _, err := s.Job(c, org.ID, id); err != nil {
+			t.Fatalf("active job %s was purged: %v", id, err)
+		}
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// AllTypes lists every job type of the contract.
+var AllTypes = []store.JobType{
+	generated.JobTypeCreateModel, generated.JobTypeUpdateModel, generated.JobTypePreviewModel,
+	generated.JobTypeSampleModel, generated.JobTypeExportLogs, generated.JobTypeConnectionProxy,
+}
+
+func jobIDs(jobs []store.Job) []uuid.UUID {
+	ids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}
+
+func assertSameJob(t *testing.T, got, want store.Job) {
+	t.Helper()
+	if got.ID != want.ID || got.OrgID != want.OrgID || got.Type != want.Type || got.Status != want.Status ||
+		!jsonEqual(got.Result, want.Result) || got.Error != want.Error ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
+		(got.FinishedAt == nil) != (want.FinishedAt == nil) ||
+		(got.FinishedAt != nil && !got.FinishedAt.Equal(*want.FinishedAt)) {
+		t.Fatalf("job = %+v\nwant %+v", got, want)
+	}
+}
+
+// jsonEqual compares two JSON documents by value; nil equals nil only.
+func jsonEqual(a, b json.RawMessage) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return fmt.Sprint(x) == fmt.Sprint(y)
+}
