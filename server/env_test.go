@@ -1,0 +1,208 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
+)
+
+// storeFactories are the stores every server-level test runs against.
+var storeFactories = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "polyjobs.db"))
+		if err != nil {
+			t.Fatalf("open sqlite: %v", err)
+		}
+		return s
+	},
+}
+
+// forEachStore runs fn once per store implementation.
+func forEachStore(t *testing.T, fn func(t *testing.T, newStore func(t *testing.T) store.Store)) {
+	for name, newStore := range storeFactories {
+		t.Run(name, func(t *testing.T) { fn(t, newStore) })
+	}
+}
+
+// tenant is an organization with one key of each kind.
+type tenant struct {
+	org     store.Organization
+	userKey string
+	orgKey  string
+	userID  uuid.UUID
+}
+
+func (tn tenant) bearer() string { return "Bearer " + tn.userKey }
+
+func (tn tenant) basic() string {
+	return basicAuth(tn.org.ID.String(), tn.orgKey)
+}
+
+func basicAuth(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// env is a reference server on a real store, driven through e.ServeHTTP.
+type env struct {
+	t     *testing.T
+	store store.Store
+	e     *echo.Echo
+	logs  *syncBuffer
+	v     *apispec.Validator
+}
+
+func newEnv(t *testing.T, s store.Store, mutate ...func(*server.Config)) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	e, err := server.New(cfg)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	v, err := apispec.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &env{t: t, store: s, e: e, logs: logs, v: v}
+}
+
+func (en *env) tenant(name string) tenant {
+	en.t.Helper()
+	ctx := context.Background()
+	org, err := en.store.CreateOrganization(ctx, name)
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	tn := tenant{org: org}
+	var hash store.KeyHash
+	tn.userKey, hash, _ = apikey.New(store.KeyKindUser)
+	k, err := en.store.CreateKey(ctx, org.ID, store.KeyKindUser, hash)
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	tn.userID = k.ID
+	tn.orgKey, hash, _ = apikey.New(store.KeyKindOrg)
+	if _, err := en.store.CreateKey(ctx, org.ID, store.KeyKindOrg, hash); err != nil {
+		en.t.Fatal(err)
+	}
+	return tn
+}
+
+func (en *env) job(orgID uuid.UUID, typ store.JobType, steps ...store.Transition) store.Job {
+	en.t.Helper()
+	job, err := en.store.CreateJob(context.Background(), orgID, typ)
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	for _, s := range steps {
+		if job, err = en.store.Transition(context.Background(), job.ID, s); err != nil {
+			en.t.Fatal(err)
+		}
+	}
+	return job
+}
+
+// response is a recorded response with its body decoded loosely.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+// documented are the statuses openapi.yaml declares for getJob.
+var documented = map[int]bool{200: true, 400: true, 401: true, 404: true, 429: true, 500: true}
+
+// do serves req and checks the response against openapi.yaml: documented
+// statuses with ValidateResponse, the others (405, 413, unknown routes)
+// against the ApiError schema.
+func (en *env) do(req *http.Request) response {
+	en.t.Helper()
+	rec := httptest.NewRecorder()
+	en.e.ServeHTTP(rec, req)
+	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	en.validate(req, r)
+	return r
+}
+
+func (en *env) validate(req *http.Request, r response) {
+	en.t.Helper()
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		en.t.Fatalf("Content-Type = %q; want application/json", ct)
+	}
+	if r.header.Get("X-Request-Id") == "" {
+		en.t.Fatalf("no X-Request-Id header")
+	}
+	err := en.v.ValidateResponse(req, r.status, r.header, r.body)
+	if errors.Is(err, apispec.ErrNoRoute) || (err == nil && !documented[r.status]) {
+		err = en.v.ValidateSchema("ApiError", r.body)
+	} else if err != nil && !documented[r.status] {
+		err = en.v.ValidateSchema("ApiError", r.body)
+	}
+	if err != nil {
+		en.t.Fatalf("%s %s: response %d %s does not match openapi.yaml: %v", req.Method, req.URL, r.status, r.body, err)
+	}
+}
+
+func get(path string, headers ...string) *http.Request {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
+}
+
+func jobPath(typ store.JobType, id uuid.UUID) string {
+	return "/api/jobs/" + string(typ) + "/" + id.String()
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)

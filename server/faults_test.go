@@ -1,0 +1,72 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// faultyStore breaks one method of a real store.
+type faultyStore struct {
+	store.Store
+	job func() (store.Job, error)
+}
+
+func (f faultyStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	return f.job()
+}
+
+func TestServerErrorsRevealNothing(t *testing.T) {
+	cases := []struct {
+		name    string
+		job     func() (store.Job, error)
+		closeDB bool
+		inLog   string
+	}{
+		{"store error", func() (store.Job, error) {
+			return store.Job{}, errors.New(`pq: relation "jobs" does not exist at /var/lib/secret`)
+		}, false, "relation"},
+		{"panic", func() (store.Job, error) { panic("boom at /var/lib/secret") }, false, "boom"},
+		{"closed database", nil, true, "closed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			real := storeFactories["sqlite"](t)
+			var s store.Store = real
+			if tc.job != nil {
+				s = faultyStore{Store: real, job: tc.job}
+			}
+			en := newEnv(t, s)
+			acme := en.tenant("acme")
+			job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+			if tc.closeDB {
+				real.Close()
+			}
+			r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+			if r.status != http.StatusInternalServerError {
+				t.Fatalf("status %d %s; want 500", r.status, r.body)
+			}
+			body := r.json(t)
+			rid := r.header.Get("X-Request-Id")
+			meta, _ := body["metadata"].(map[string]any)
+			if meta["request_id"] != rid || !strings.Contains(body["message"].(string), rid) {
+				t.Fatalf("500 body %s does not carry request id %s", r.body, rid)
+			}
+			for _, leak := range []string{"secret", "relation", "boom", "sql", "closed", "/var"} {
+				if strings.Contains(string(r.body), leak) {
+					t.Fatalf("500 body %s leaks %q", r.body, leak)
+				}
+			}
+			if !strings.Contains(en.logs.String(), tc.inLog) || !strings.Contains(en.logs.String(), rid) {
+				t.Fatalf("log does not record the cause %q with request id %s:\n%s", tc.inLog, rid, en.logs.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/labstack/echo/v4"
+)
+
+// maxRequestIDLen bounds a request id accepted from a client.
+const maxRequestIDLen = 64
+
+// requestIDMiddleware gives every request an id, in the X-Request-Id response
+// header and in every log line about it. A well-formed id sent by the client
+// (or a proxy in front of us) is kept, so traces join up; anything else is
+// replaced, so a client cannot inject text into logs.
+func requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rid := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(rid) {
+			rid = newRequestID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, rid)
+		return next(c)
+	}
+}
+
+// requestID returns the id the middleware gave the request.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts 1 to 64 characters of [A-Za-z0-9._-].
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// Server implements the generated strict-server interface on a store.
+type Server struct {
+	store store.Store
+	// pollHint is the Retry-After sent with jobs that are not terminal; zero sends none.
+	pollHint int
+}
+
+var _ generated.StrictServerInterface = (*Server)(nil)
+
+// errNoPrincipal means a request reached the handler unauthenticated: a
+// pipeline bug, answered with a 500.
+var errNoPrincipal = errors.New("handler reached without an authenticated principal")
+
+// GetJob returns the caller's organization's job of the requested type and id.
+// Another organization's job, an unknown id and a type mismatch are all the
+// same 404, so the existence of other organizations' jobs does not leak.
+func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) (generated.GetJobResponseObject, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return nil, errNoPrincipal
+	}
+	version := NewestVersion
+	if req.Params.XPolytomicVersion != nil {
+		version = *req.Params.XPolytomicVersion
+	}
+	job, err := s.store.Job(ctx, p.OrgID, req.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
+		key := "not_found"
+		return generated.GetJob404JSONResponse{
+			Body:    generated.APIError{Status: 404, Message: "job not found", Key: &key},
+			Headers: generated.GetJob404ResponseHeaders{XPolytomicVersion: version},
+		}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
+	}
+	resp := generated.GetJob200JSONResponse{
+		Body:    generated.JobResponseEnvelope{Data: jobResponse(job)},
+		Headers: generated.GetJob200ResponseHeaders{XPolytomicVersion: version},
+	}
+	if !job.Terminal() && s.pollHint > 0 {
+		resp.Headers.RetryAfter = &s.pollHint
+	}
+	return resp, nil
+}
+
+// jobResponse turns a stored job into its API representation.
+func jobResponse(job store.Job) generated.JobResponse {
+	r := generated.JobResponse{
+		JobID:  job.ID,
+		Type:   job.Type,
+		Status: job.Status,
+		Result: job.Result,
+	}
+	if job.Error != "" {
+		r.Error = &job.Error
+	}
+	return r
+}
+
+// pollHintSeconds rounds a polling hint up to whole seconds, as Retry-After needs.
+func pollHintSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}

@@ -1,0 +1,324 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/storetest"
+)
+
+// results are realistic results per type, as design.md documents them.
+var results = map[store.JobType]string{
+	generated.JobTypeExportLogs:      `{"url":"https://storage.example.com/logs/export.json.gz?X-Signature=abc"}`,
+	generated.JobTypeConnectionProxy: `{"status":200,"headers":{"content-type":["application/json"]},"contentType":"application/json","contentLength":42,"latencyMs":87,"bodyDownloadUrl":"https://storage.example.com/proxy/body?sig=x"}`,
+	generated.JobTypeSampleModel:     `{"records":[{"id":1,"email":"a@example.com"}],"warnings":["column ssn is masked"]}`,
+	generated.JobTypePreviewModel:    `[{"name":"id","type":"integer"},{"name":"email","type":"string"}]`,
+	generated.JobTypeCreateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users","fields":[{"name":"id"}]}`,
+	generated.JobTypeUpdateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users v2","fields":[]}`,
+}
+
+func TestGetJobEveryTypeAndStatus(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
+		en := newEnv(t, newStore(t))
+		acme := en.tenant("acme")
+		for _, typ := range storetest.AllTypes {
+			statuses := []struct {
+				name   string
+				steps  []store.Transition
+				result string
+				errMsg string
+			}{
+				{"created", nil, "null", ""},
+				{"running", []store.Transition{store.Start()}, "null", ""},
+				{"done", []store.Transition{store.Start(), store.Finish(json.RawMessage(results[typ]))}, results[typ], ""},
+				{"done-without-result", []store.Transition{store.Finish(nil)}, "null", ""},
+				{"failed", []store.Transition{store.Start(), store.Fail("warehouse unreachable")}, "null", "warehouse unreachable"},
+			}
+			for _, st := range statuses {
+				job := en.job(acme.org.ID, typ, st.steps...)
+				for _, auth := range []struct{ name, header string }{{"bearer", acme.bearer()}, {"basic", acme.basic()}} {
+					t.Run(fmt.Sprintf("%s/%s/%s", typ, st.name, auth.name), func(t *testing.T) {
+						r := en.do(get(jobPath(typ, job.ID), "Authorization", auth.header))
+						if r.status != http.StatusOK {
+							t.Fatalf("status %d %s", r.status, r.body)
+						}
+						var env generated.JobResponseEnvelope
+						if err := json.Unmarshal(r.body, &env); err != nil {
+							t.Fatal(err)
+						}
+						d := env.Data
+						if d.JobID != job.ID || d.Type != typ || d.Status != job.Status {
+							t.Fatalf("data = %+v; want job %+v", d, job)
+						}
+						if !jsonSame(t, d.Result, st.result) {
+							t.Fatalf("result = %s; want %s", d.Result, st.result)
+						}
+						if (d.Error == nil) != (st.errMsg == "") || d.Error != nil && *d.Error != st.errMsg {
+							t.Fatalf("error = %v; want %q", d.Error, st.errMsg)
+						}
+						// Both result and error are always present, as in Polytomic's example.
+						raw := r.json(t)["data"].(map[string]any)
+						for _, k := range []string{"job_id", "type", "status", "result", "error"} {
+							if _, ok := raw[k]; !ok {
+								t.Fatalf("data has no %q: %s", k, r.body)
+							}
+						}
+						retry := r.header.Get("Retry-After")
+						if job.Terminal() && retry != "" {
+							t.Fatalf("terminal job has Retry-After %q", retry)
+						}
+						if !job.Terminal() && retry != "2" {
+							t.Fatalf("active job has Retry-After %q; want 2", retry)
+						}
+						if got := r.header.Get("X-Polytomic-Version"); got != string(server.NewestVersion) {
+							t.Fatalf("X-Polytomic-Version = %q", got)
+						}
+						if r.header.Get("Cache-Control") != "no-store" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+							t.Fatalf("missing security headers: %v", r.header)
+						}
+					})
+				}
+			}
+		}
+	})
+}
+
+func TestGetJobErrors(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
+		en := newEnv(t, newStore(t))
+		acme, globex := en.tenant("acme"), en.tenant("globex")
+		job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+		globexJob := en.job(globex.org.ID, generated.JobTypeExportLogs)
+		path := jobPath(generated.JobTypeExportLogs, job.ID)
+
+		revoked := en.tenant("initech")
+		revokedJob := en.job(revoked.org.ID, generated.JobTypeSampleModel)
+		if err := en.store.RevokeKey(context.Background(), revoked.userID); err != nil {
+			t.Fatal(err)
+		}
+		unknownKey, _, _ := apikey.New(store.KeyKindUser)
+		v7 := uuid.Must(uuid.NewV7())
+		if v7.Version() != 7 || job.ID.Version() != 7 {
+			t.Fatal("job ids are expected to be UUIDv7")
+		}
+
+		cases := []struct {
+			name    string
+			method  string
+			path    string
+			headers []string
+			status  int
+			contain string
+		}{
+			{"missing auth", "GET", path, nil, 401, "missing credentials"},
+			{"empty bearer", "GET", path, []string{"Authorization", "Bearer "}, 401, ""},
+			{"bearer without token", "GET", path, []string{"Authorization", "Bearer"}, 401, "missing credentials"},
+			{"bearer garbage", "GET", path, []string{"Authorization", "Bearer garbage"}, 401, "invalid credentials"},
+			{"bearer unknown key", "GET", path, []string{"Authorization", "Bearer " + unknownKey}, 401, "invalid credentials"},
+			{"bearer revoked key", "GET", jobPath(generated.JobTypeSampleModel, revokedJob.ID), []string{"Authorization", revoked.bearer()}, 401, "invalid credentials"},
+			{"bearer with org key", "GET", path, []string{"Authorization", "Bearer " + acme.orgKey}, 401, "invalid credentials"},
+			{"bearer lowercase scheme", "GET", path, []string{"Authorization", "bearer " + acme.userKey}, 200, ""},
+			{"unknown scheme", "GET", path, []string{"Authorization", "Token " + acme.userKey}, 401, "missing credentials"},
+			{"huge bearer", "GET", path, []string{"Authorization", "Bearer " + strings.Repeat("a", 8000)}, 401, "invalid credentials"},
+			{"non-utf8 bearer", "GET", path, []string{"Authorization", "Bearer \xff\xfe" + acme.userKey[2:]}, 401, "invalid credentials"},
+			{"basic not base64", "GET", path, []string{"Authorization", "Basic !!!"}, 401, "invalid credentials"},
+			{"basic without colon", "GET", path, []string{"Authorization", "Basic " + "YWJj"}, 401, "invalid credentials"},
+			{"basic with user key", "GET", path, []string{"Authorization", basicAuth(acme.org.ID.String(), acme.userKey)}, 401, "invalid credentials"},
+			{"basic with wrong org", "GET", path, []string{"Authorization", basicAuth(globex.org.ID.String(), acme.orgKey)}, 401, "invalid credentials"},
+			{"basic with non-uuid org", "GET", path, []string{"Authorization", basicAuth("acme", acme.orgKey)}, 401, "invalid credentials"},
+			{"basic with unknown org", "GET", path, []string{"Authorization", basicAuth(uuid.NewString(), acme.orgKey)}, 401, "invalid credentials"},
+			{"other organization's job", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"other organization's job, basic", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.basic()}, 404, "job not found"},
+			{"unknown job", "GET", jobPath(generated.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"uuid v7 unknown job", "GET", jobPath(generated.JobTypeExportLogs, v7), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"uppercase uuid", "GET", "/api/jobs/exportlogs/" + strings.ToUpper(job.ID.String()), []string{"Authorization", acme.bearer()}, 200, ""},
+			{"type mismatch", "GET", jobPath(generated.JobTypeCreateModel, job.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"unknown type", "GET", "/api/jobs/deletemodel/" + job.ID.String(), []string{"Authorization", acme.bearer()}, 400, "type"},
+			{"malformed uuid", "GET", "/api/jobs/exportlogs/not-a-uuid", []string{"Authorization", acme.bearer()}, 400, "id"},
+			{"uuid without hyphens", "GET", "/api/jobs/exportlogs/" + strings.ReplaceAll(job.ID.String(), "-", ""), []string{"Authorization", acme.bearer()}, 400, "id"},
+			{"urn uuid", "GET", "/api/jobs/exportlogs/urn:uuid:" + job.ID.String(), []string{"Authorization", acme.bearer()}, 400, "id"},
+			{"malformed uuid unauthenticated", "GET", "/api/jobs/exportlogs/not-a-uuid", nil, 401, ""},
+			{"known version", "GET", path, []string{"Authorization", acme.bearer(), "X-Polytomic-Version", "2021-05-23"}, 200, ""},
+			{"unknown version", "GET", path, []string{"Authorization", acme.bearer(), "X-Polytomic-Version", "2020-01-01"}, 400, "X-Polytomic-Version"},
+			{"garbage version", "GET", path, []string{"Authorization", acme.bearer(), "X-Polytomic-Version", "latest"}, 400, "X-Polytomic-Version"},
+			{"POST", "POST", path, []string{"Authorization", acme.bearer()}, 405, "GET"},
+			{"DELETE", "DELETE", path, []string{"Authorization", acme.bearer()}, 405, "GET"},
+			{"unknown path", "GET", "/api/jobs", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
+			{"root", "GET", "/", nil, 404, "no such endpoint"},
+			{"extra segment", "GET", path + "/extra", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
+			{"trailing slash", "GET", path + "/", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
+			{"encoded slash in id", "GET", "/api/jobs/exportlogs/a%2Fb", []string{"Authorization", acme.bearer()}, 400, "id"},
+			{"query string ignored", "GET", path + "?x=1", []string{"Authorization", acme.bearer()}, 200, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				req := get(tc.path, tc.headers...)
+				req.Method = tc.method
+				r := en.do(req)
+				if r.status != tc.status {
+					t.Fatalf("status %d %s; want %d", r.status, r.body, tc.status)
+				}
+				if !strings.Contains(string(r.body), tc.contain) {
+					t.Fatalf("body %s does not mention %q", r.body, tc.contain)
+				}
+				want := string(server.NewestVersion)
+				if tc.name == "known version" {
+					want = "2021-05-23"
+				}
+				if got := r.header.Get("X-Polytomic-Version"); got != want {
+					t.Fatalf("X-Polytomic-Version = %q; want %q", got, want)
+				}
+				body := r.json(t)
+				switch r.status {
+				case 401:
+					if body["code"] != float64(401) || body["status"] != "Unauthorized" || body["error"] == "" {
+						t.Fatalf("401 body = %s; want a RestErrResponse", r.body)
+					}
+					wa := r.header.Get("WWW-Authenticate")
+					if !strings.Contains(wa, "Bearer") || !strings.Contains(wa, "Basic") {
+						t.Fatalf("WWW-Authenticate = %q; want both schemes", wa)
+					}
+				case 200:
+				default:
+					if body["status"] != float64(r.status) || body["message"] == "" {
+						t.Fatalf("body = %s; want an ApiError with status %d", r.body, r.status)
+					}
+				}
+				if r.status == 405 && r.header.Get("Allow") != "GET" {
+					t.Fatalf("Allow = %q", r.header.Get("Allow"))
+				}
+			})
+		}
+		if strings.Contains(en.logs.String(), acme.userKey) || strings.Contains(en.logs.String(), acme.orgKey) {
+			t.Fatal("a key appears in the logs")
+		}
+	})
+}
+
+func TestRequestIDs(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
+		en := newEnv(t, newStore(t))
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+		cases := []struct{ name, sent, wantSame string }{
+			{"generated", "", ""},
+			{"kept", "trace-abc.123_X", "trace-abc.123_X"},
+			{"replaced when hostile", "a\"b\nc", ""},
+			{"replaced when too long", strings.Repeat("a", 65), ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer(), "X-Request-Id", tc.sent))
+				got := r.header.Get("X-Request-Id")
+				if tc.wantSame != "" && got != tc.wantSame || tc.wantSame == "" && (got == tc.sent || len(got) != 32) {
+					t.Fatalf("X-Request-Id = %q (sent %q)", got, tc.sent)
+				}
+				if !strings.Contains(en.logs.String(), `"request_id":"`+got+`"`) {
+					t.Fatalf("access log has no line for request id %q", got)
+				}
+			})
+		}
+	})
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	req := get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())
+	req.Body = http.NoBody
+	req.ContentLength = 1 << 20
+	req.Body = nopCloser{strings.NewReader(strings.Repeat("x", 1<<20))}
+	r := en.do(req)
+	if r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d %s; want 413", r.status, r.body)
+	}
+}
+
+type nopCloser struct{ *strings.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// TestHugeHeaders goes through a real listener: header limits belong to net/http.
+func TestHugeHeaders(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.HTTPServer(ln.Addr().String(), en.e, nil)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
+
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", acme.bearer())
+	req.Header.Set("X-Padding", strings.Repeat("p", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d; want 431", resp.StatusCode)
+	}
+
+	// A normal request on the same server still works.
+	req, _ = http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", acme.bearer())
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; want 200", resp.StatusCode)
+	}
+}
+
+func TestPollHint(t *testing.T) {
+	cases := []struct {
+		hint time.Duration
+		want string
+	}{{0, "2"}, {1500 * time.Millisecond, "2"}, {10 * time.Second, "10"}, {-1, ""}}
+	for _, tc := range cases {
+		t.Run(tc.hint.String(), func(t *testing.T) {
+			en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.PollHint = tc.hint })
+			acme := en.tenant("acme")
+			job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+			r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+			if got := r.header.Get("Retry-After"); got != tc.want {
+				t.Fatalf("Retry-After = %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func jsonSame(t *testing.T, got json.RawMessage, want string) bool {
+	t.Helper()
+	if got == nil {
+		got = json.RawMessage("null")
+	}
+	var a, b any
+	if err := json.Unmarshal(got, &a); err != nil {
+		t.Fatalf("result %q: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &b); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
