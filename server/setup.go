@@ -116,4 +116,3 @@ func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 
 // MaxHeaderBytes is the largest request header block the server reads.
 const MaxHeaderBytes = 16 << 10
-
