@@ -1,0 +1,211 @@
+// Package servertest runs the real reference server in-process for other
+// people's tests, the way net/http/httptest runs a handler: one call gives a
+// server on 127.0.0.1 backed by a temporary SQLite database, an organization
+// with a key of each kind, helpers that create and advance jobs, and fault
+// injection for testing clients.
+//
+//	srv := servertest.New(t)
+//	id := srv.CreateJob(servertest.JobTypeExportLogs)
+//	c, _ := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
+package servertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
+)
+
+// Job types, re-exported for convenience.
+const (
+	JobTypeCreateModel     = generated.JobTypeCreateModel
+	JobTypeUpdateModel     = generated.JobTypeUpdateModel
+	JobTypePreviewModel    = generated.JobTypePreviewModel
+	JobTypeSampleModel     = generated.JobTypeSampleModel
+	JobTypeExportLogs      = generated.JobTypeExportLogs
+	JobTypeConnectionProxy = generated.JobTypeConnectionProxy
+)
+
+// Server is a running reference server.
+type Server struct {
+	// URL is the base URL of the server, http://127.0.0.1:port, with no
+	// trailing slash.
+	URL string
+	// OrgID is the organization the keys belong to.
+	OrgID uuid.UUID
+	// UserKey is a user API key of the organization, for bearer authentication.
+	UserKey string
+	// OrgKey is an organization-scoped key, for basic authentication with OrgID.
+	OrgKey string
+	// Store is the server's store, for tests that need more than the helpers.
+	Store store.Store
+
+	tb     testing.TB
+	http   *httptest.Server
+	faults faults
+	served atomic.Int64
+	dir    string
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	pollHint time.Duration
+	logger   *slog.Logger
+}
+
+// WithPollHint sets the Retry-After the server sends with jobs that are not
+// terminal; negative sends none. Default: the server's default.
+func WithPollHint(d time.Duration) Option { return func(c *config) { c.pollHint = d } }
+
+// WithLogger sends the server's logs to logger. Default: discarded.
+func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
+
+// New starts a server for the duration of the test; it is closed by t.Cleanup.
+// Helpers fail the test on error.
+func New(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	s, err := start(tb, opts)
+	if err != nil {
+		tb.Fatalf("servertest: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewServer starts a server that the caller must Close. Helpers panic on error.
+func NewServer(opts ...Option) (*Server, error) {
+	return start(nil, opts)
+}
+
+func start(tb testing.TB, opts []Option) (s *Server, err error) {
+	cfg := config{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	dir, err := os.MkdirTemp("", "servertest-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "polyjobs.db"))
+	if err != nil {
+		return nil, err
+	}
+	s = &Server{Store: st, tb: tb, dir: dir}
+	org, err := st.CreateOrganization(ctx, "servertest")
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.OrgID = org.ID
+	if s.UserKey, err = s.newKey(ctx, store.KeyKindUser); err == nil {
+		s.OrgKey, err = s.newKey(ctx, store.KeyKindOrg)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.http = httptest.NewUnstartedServer(s.faults.wrap(&s.served, e))
+	s.http.Config = server.HTTPServer("", s.http.Config.Handler, cfg.logger)
+	s.http.Start()
+	s.URL = s.http.URL
+	return s, nil
+}
+
+func (s *Server) newKey(ctx context.Context, kind store.KeyKind) (string, error) {
+	secret, hash, err := apikey.New(kind)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.Store.CreateKey(ctx, s.OrgID, kind, hash)
+	return secret, err
+}
+
+// Close shuts the server down and removes its database.
+func (s *Server) Close() {
+	s.http.Close()
+	s.Store.Close()
+	os.RemoveAll(s.dir)
+}
+
+// Requests returns how many API requests the server has received, faults included.
+func (s *Server) Requests() int64 { return s.served.Load() }
+
+// NewUserKey creates another user key of the organization and returns it.
+func (s *Server) NewUserKey() string {
+	key, err := s.newKey(context.Background(), store.KeyKindUser)
+	s.check(err)
+	return key
+}
+
+// CreateJob creates a job of the given type in the server's organization.
+func (s *Server) CreateJob(typ generated.JobType) uuid.UUID {
+	job, err := s.Store.CreateJob(context.Background(), s.OrgID, typ)
+	s.check(err)
+	return job.ID
+}
+
+// Start moves a job to running.
+func (s *Server) Start(id uuid.UUID) { s.transition(id, store.Start()) }
+
+// Finish moves a job to done with result marshalled as JSON (nil for none).
+// A json.RawMessage is stored as is.
+func (s *Server) Finish(id uuid.UUID, result any) {
+	var raw json.RawMessage
+	switch r := result.(type) {
+	case nil:
+	case json.RawMessage:
+		raw = r
+	default:
+		var err error
+		raw, err = json.Marshal(r)
+		s.check(err)
+	}
+	s.transition(id, store.Finish(raw))
+}
+
+// Fail moves a job to failed with the given message.
+func (s *Server) Fail(id uuid.UUID, message string) { s.transition(id, store.Fail(message)) }
+
+func (s *Server) transition(id uuid.UUID, t store.Transition) {
+	_, err := s.Store.Transition(context.Background(), id, t)
+	s.check(err)
+}
+
+func (s *Server) check(err error) {
+	if err == nil {
+		return
+	}
+	if s.tb != nil {
+		s.tb.Helper()
+		s.tb.Fatalf("servertest: %v", err)
+	}
+	panic(fmt.Sprintf("servertest: %v", err))
+}

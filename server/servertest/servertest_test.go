@@ -1,0 +1,81 @@
+package servertest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/servertest"
+)
+
+func get(t *testing.T, srv *servertest.Server, path string) (*http.Response, generated.JobResponseEnvelope) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+srv.UserKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env generated.JobResponseEnvelope
+	_ = json.NewDecoder(resp.Body).Decode(&env)
+	return resp, env
+}
+
+func TestLifecycle(t *testing.T) {
+	srv := servertest.New(t)
+	id := srv.CreateJob(servertest.JobTypeExportLogs)
+	path := "/api/jobs/exportlogs/" + id.String()
+	if _, env := get(t, srv, path); env.Data.Status != generated.JobStatusCreated {
+		t.Fatalf("status %q", env.Data.Status)
+	}
+	srv.Start(id)
+	if _, env := get(t, srv, path); env.Data.Status != generated.JobStatusRunning {
+		t.Fatalf("status %q", env.Data.Status)
+	}
+	srv.Finish(id, map[string]string{"url": "https://example.com/x"})
+	resp, env := get(t, srv, path)
+	if resp.StatusCode != 200 || env.Data.Status != generated.JobStatusDone || string(env.Data.Result) != `{"url":"https://example.com/x"}` {
+		t.Fatalf("done job: %d %+v", resp.StatusCode, env.Data)
+	}
+	other := srv.CreateJob(servertest.JobTypeSampleModel)
+	srv.Fail(other, "no rows")
+	if _, env := get(t, srv, "/api/jobs/samplemodel/"+other.String()); env.Data.Error == nil || *env.Data.Error != "no rows" {
+		t.Fatalf("failed job: %+v", env.Data)
+	}
+	// Basic authentication with the organization key works too.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req.SetBasicAuth(srv.OrgID.String(), srv.OrgKey)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil || r2.StatusCode != 200 {
+		t.Fatalf("basic auth: %v %v", r2, err)
+	}
+	r2.Body.Close()
+	if srv.Requests() != 5 {
+		t.Fatalf("Requests() = %d; want 5", srv.Requests())
+	}
+}
+
+func TestFaults(t *testing.T) {
+	srv := servertest.New(t)
+	id := srv.CreateJob(servertest.JobTypeExportLogs)
+	path := "/api/jobs/exportlogs/" + id.String()
+	srv.FailNext(2, http.StatusTooManyRequests, 3*time.Second)
+	for i := 0; i < 2; i++ {
+		resp, _ := get(t, srv, path)
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "3" {
+			t.Fatalf("request %d: %d Retry-After %q", i, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp, _ := get(t, srv, path); resp.StatusCode != 200 {
+		t.Fatalf("after faults: %d", resp.StatusCode)
+	}
+	srv.SetLatency(50 * time.Millisecond)
+	start := time.Now()
+	get(t, srv, path)
+	if time.Since(start) < 50*time.Millisecond {
+		t.Fatal("latency not applied")
+	}
+}
