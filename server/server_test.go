@@ -16,7 +16,6 @@ import (
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
-	"github.com/polyjobs/polyjobs/server/store/storetest"
 )
 
 // results are realistic results per type, as design.md documents them.
@@ -33,7 +32,7 @@ func TestGetJobEveryTypeAndStatus(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
 		en := newEnv(t, newStore(t))
 		acme := en.tenant("acme")
-		for _, typ := range storetest.AllTypes {
+		for _, typ := range store.JobTypes {
 			statuses := []struct {
 				name   string
 				steps  []store.Transition

@@ -78,3 +78,9 @@ func (j Job) Terminal() bool { return IsTerminal(j.Status) }
 func IsTerminal(s JobStatus) bool {
 	return s == generated.JobStatusDone || s == generated.JobStatusFailed
 }
+
+// JobTypes lists every job type of the contract, in the spec's order.
+var JobTypes = []JobType{
+	generated.JobTypeCreateModel, generated.JobTypeUpdateModel, generated.JobTypePreviewModel,
+	generated.JobTypeSampleModel, generated.JobTypeExportLogs, generated.JobTypeConnectionProxy,
+}

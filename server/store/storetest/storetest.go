@@ -156,7 +156,7 @@ func testKeys(t *testing.T, s store.Store) {
 func testCreateAndGetJob(t *testing.T, s store.Store) {
 	c := ctx(t)
 	org := MustOrg(t, s)
-	for _, typ := range AllTypes {
+	for _, typ := range store.JobTypes {
 		job := MustJob(t, s, org.ID, typ)
 		if job.ID == uuid.Nil || job.OrgID != org.ID || job.Type != typ || job.Status != generated.JobStatusCreated ||
 			job.Result != nil || job.Error != "" || job.FinishedAt != nil || job.Terminal() {
@@ -451,12 +451,6 @@ func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(ctx(t)); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-}
-
-// AllTypes lists every job type of the contract.
-var AllTypes = []store.JobType{
-	generated.JobTypeCreateModel, generated.JobTypeUpdateModel, generated.JobTypePreviewModel,
-	generated.JobTypeSampleModel, generated.JobTypeExportLogs, generated.JobTypeConnectionProxy,
 }
 
 func jobIDs(jobs []store.Job) []uuid.UUID {

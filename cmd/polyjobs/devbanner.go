@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// printDevBanner prints the demo credentials and paste-ready commands.
+func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOptions, creds demo.Credentials, st store.Store) error {
+	active, err := st.ListJobs(ctx, creds.OrgID, generated.JobStatusCreated, generated.JobStatusRunning)
+	if err != nil {
+		return err
+	}
+	pick := func(typ store.JobType) string {
+		for i := len(active) - 1; i >= 0; i-- {
+			if active[i].Type == typ {
+				return active[i].ID.String()
+			}
+		}
+		return "JOB_ID"
+	}
+	exportID, sampleID := pick(generated.JobTypeExportLogs), pick(generated.JobTypeSampleModel)
+	fmt.Fprintf(w, `
+polyjobs dev server: %s  (database %s)
+
+  Organization  %s  (%s)
+  User key      %s
+  Org key       %s
+
+Demo keys are kept in %s between runs. Demo jobs of every type move
+created -> running -> done|failed every %s.
+
+Try it:
+
+  curl -s -H 'Authorization: Bearer %s' \
+    %s/api/jobs/exportlogs/%s
+
+  curl -s -u '%s:%s' \
+    %s/api/jobs/samplemodel/%s
+
+  export POLYJOBS_BASE_URL=%s POLYJOBS_API_KEY=%s
+  polyjobs job wait exportlogs %s
+
+`, baseURL, redactDSN(o.db),
+		creds.OrgID, demo.OrgName, creds.UserKey, creds.OrgKey,
+		o.devKeys, o.devInterval,
+		creds.UserKey, baseURL, exportID,
+		creds.OrgID, creds.OrgKey, baseURL, sampleID,
+		baseURL, creds.UserKey, exportID)
+	return nil
+}

@@ -1,0 +1,92 @@
+// Package demo gives `polyjobs serve --dev` its demo organization, keys and
+// jobs that keep moving through their lifecycle, so that a newcomer can poll
+// real, changing jobs a second after starting the server.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// OrgName is the name of the demo organization.
+const OrgName = "demo"
+
+// Credentials are the demo organization and its keys.
+type Credentials struct {
+	OrgID   uuid.UUID `json:"org_id"`
+	UserKey string    `json:"user_key"`
+	OrgKey  string    `json:"org_key"`
+}
+
+// Setup creates, or finds, the demo organization and its keys. The store keeps
+// only key hashes, so the keys themselves are kept in keyFile (mode 0600) to
+// be shown again on the next start; when the file is missing or its keys no
+// longer work, new keys are made and the file rewritten.
+func Setup(ctx context.Context, s store.Store, keyFile string) (Credentials, error) {
+	org, err := s.OrganizationByName(ctx, OrgName)
+	if errors.Is(err, store.ErrNotFound) {
+		org, err = s.CreateOrganization(ctx, OrgName)
+		if errors.Is(err, store.ErrConflict) { // another replica created it first
+			org, err = s.OrganizationByName(ctx, OrgName)
+		}
+	}
+	if err != nil {
+		return Credentials{}, fmt.Errorf("demo organization: %w", err)
+	}
+	if creds, ok := loadKeys(ctx, s, keyFile, org.ID); ok {
+		return creds, nil
+	}
+	creds := Credentials{OrgID: org.ID}
+	if creds.UserKey, err = newKey(ctx, s, org.ID, store.KeyKindUser); err != nil {
+		return Credentials{}, err
+	}
+	if creds.OrgKey, err = newKey(ctx, s, org.ID, store.KeyKindOrg); err != nil {
+		return Credentials{}, err
+	}
+	data, err := json.MarshalIndent(creds, "", "  ")
+	if err != nil {
+		return Credentials{}, err
+	}
+	if err := os.WriteFile(keyFile, append(data, '\n'), 0o600); err != nil {
+		return Credentials{}, fmt.Errorf("save demo keys: %w", err)
+	}
+	return creds, nil
+}
+
+// loadKeys returns the saved demo keys if they still authenticate.
+func loadKeys(ctx context.Context, s store.Store, keyFile string, orgID uuid.UUID) (Credentials, bool) {
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return Credentials{}, false
+	}
+	var creds Credentials
+	if json.Unmarshal(data, &creds) != nil || creds.OrgID != orgID {
+		return Credentials{}, false
+	}
+	for _, secret := range []string{creds.UserKey, creds.OrgKey} {
+		key, err := s.KeyByHash(ctx, apikey.Hash(secret))
+		if err != nil || key.Revoked() || key.OrgID != orgID {
+			return Credentials{}, false
+		}
+	}
+	return creds, true
+}
+
+func newKey(ctx context.Context, s store.Store, orgID uuid.UUID, kind store.KeyKind) (string, error) {
+	secret, hash, err := apikey.New(kind)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.CreateKey(ctx, orgID, kind, hash); err != nil {
+		return "", fmt.Errorf("demo %s key: %w", kind, err)
+	}
+	return secret, nil
+}
