@@ -1,0 +1,96 @@
+package demo_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
+)
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "demo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSetupIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	keyFile := filepath.Join(t.TempDir(), "keys.json")
+	first, err := demo.Setup(ctx, s, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(keyFile); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", info, err)
+	}
+	again, err := demo.Setup(ctx, s, keyFile)
+	if err != nil || again != first {
+		t.Fatalf("second Setup = %+v, %v; want %+v", again, err, first)
+	}
+	// A revoked saved key is replaced by a fresh one.
+	key, err := s.KeyByHash(ctx, apikey.Hash(first.UserKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeKey(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	third, err := demo.Setup(ctx, s, keyFile)
+	if err != nil || third.UserKey == first.UserKey || third.OrgID != first.OrgID {
+		t.Fatalf("Setup after revocation = %+v, %v", third, err)
+	}
+}
+
+func TestDriverMovesEveryType(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	creds, err := demo.Setup(ctx, s, filepath.Join(t.TempDir(), "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &demo.Driver{Store: s, OrgID: creds.OrgID, FailureRate: 0.3}
+	for i := 0; i < 40; i++ {
+		if err := d.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active, err := s.ListJobs(ctx, creds.OrgID, generated.JobStatusCreated, generated.JobStatusRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perType := map[store.JobType]int{}
+	for _, j := range active {
+		perType[j.Type]++
+	}
+	done, err := s.ListJobs(ctx, creds.OrgID, generated.JobStatusDone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := map[store.JobType]bool{}
+	for _, j := range done {
+		finished[j.Type] = true
+		if len(j.Result) == 0 || !json.Valid(j.Result) {
+			t.Fatalf("done %s job has result %q", j.Type, j.Result)
+		}
+	}
+	for _, typ := range store.JobTypes {
+		if perType[typ] != demo.ActivePerType {
+			t.Errorf("%s: %d active jobs; want %d", typ, perType[typ], demo.ActivePerType)
+		}
+		if !finished[typ] {
+			t.Errorf("%s: no job finished after 40 ticks", typ)
+		}
+	}
+}
