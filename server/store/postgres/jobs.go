@@ -1,0 +1,173 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+const jobColumns = `id, org_id, type, status, result, error, created_at, updated_at, finished_at`
+
+const selectJob = `SELECT ` + jobColumns + ` FROM jobs`
+
+// CreateJob creates a job of the given type in the created state.
+func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
+	if !typ.Valid() {
+		return store.Job{}, fmt.Errorf("create job: %w: unknown job type %q", store.ErrInvalid, typ)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	t := now()
+	job := store.Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}
+	_, err = s.pool.Exec(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		job.ID, job.OrgID, string(job.Type), string(job.Status), t, t)
+	if hasCode(err, codeForeignKeyViolation) {
+		return store.Job{}, fmt.Errorf("create job: organization %s: %w", orgID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return job, nil
+}
+
+// Job returns the job with the given id if it belongs to orgID.
+func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(s.pool.QueryRow(ctx, selectJob+` WHERE id = $1 AND org_id = $2`, id, orgID))
+	if err != nil {
+		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	return job, nil
+}
+
+// JobByID returns the job with the given id, whatever its organization.
+func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(s.pool.QueryRow(ctx, selectJob+` WHERE id = $1`, id))
+	if err != nil {
+		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	return job, nil
+}
+
+// ListJobs returns an organization's jobs, oldest first, optionally filtered by status.
+func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...store.JobStatus) ([]store.Job, error) {
+	query := selectJob + ` WHERE org_id = $1`
+	args := []any{orgID}
+	if len(statuses) > 0 {
+		query += ` AND status = ANY ($2)`
+		args = append(args, statusStrings(statuses))
+	}
+	rows, err := s.pool.Query(ctx, query+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []store.Job
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, job)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// Transition moves a job to t.To if its current status allows it. The UPDATE's
+// WHERE clause is the compare-and-set: concurrent writers queue on the row
+// lock and each re-checks the status once the previous one commits, so
+// exactly one matches the old status.
+func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition) (store.Job, error) {
+	t = t.Normalized()
+	if err := t.Validate(); err != nil {
+		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	at := now()
+	var finished, result, errMsg any
+	if store.IsTerminal(t.To) {
+		finished = at
+	}
+	if t.Result != nil {
+		result = []byte(t.Result)
+	}
+	if t.Error != "" {
+		errMsg = t.Error
+	}
+	job, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs SET status = $1, result = $2, error = $3, updated_at = $4, finished_at = $5
+		WHERE id = $6 AND status = ANY ($7)
+		RETURNING `+jobColumns,
+		string(t.To), result, errMsg, at, finished, id, statusStrings(t.AllowedFrom())))
+	if err == nil {
+		return job, nil
+	}
+	if isBadText(err) {
+		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w: the result or error is not valid UTF-8 text", id, t.To, store.ErrInvalid)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
+	}
+	current, err := s.JobByID(ctx, id)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
+}
+
+// PurgeJobs deletes terminal jobs that finished before the given time.
+func (s *Store) PurgeJobs(ctx context.Context, finishedBefore time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1`,
+		finishedBefore.UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return 0, fmt.Errorf("purge jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// statusStrings converts statuses to the text[] the queries compare against.
+func statusStrings(statuses []store.JobStatus) []string {
+	out := make([]string, len(statuses))
+	for i, st := range statuses {
+		out[i] = string(st)
+	}
+	return out
+}
+
+func scanJob(row pgx.Row) (store.Job, error) {
+	var (
+		job         store.Job
+		typ, status string
+		result      []byte
+		errMsg      *string
+		finished    *time.Time
+	)
+	if err := row.Scan(&job.ID, &job.OrgID, &typ, &status, &result, &errMsg, &job.CreatedAt, &job.UpdatedAt, &finished); err != nil {
+		return store.Job{}, err
+	}
+	job.Type = store.JobType(typ)
+	job.Status = store.JobStatus(status)
+	if result != nil {
+		job.Result = json.RawMessage(result)
+	}
+	if errMsg != nil {
+		job.Error = *errMsg
+	}
+	job.CreatedAt = job.CreatedAt.UTC()
+	job.UpdatedAt = job.UpdatedAt.UTC()
+	if finished != nil {
+		t := finished.UTC()
+		job.FinishedAt = &t
+	}
+	return job, nil
+}

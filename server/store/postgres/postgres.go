@@ -1,0 +1,102 @@
+// Package postgres implements store.Store on PostgreSQL with pgx (pgxpool).
+//
+// Many replicas may share one database: the embedded schema migrations are
+// applied at Open under a session advisory lock (MigrationLockKey), so
+// replicas starting together apply each migration exactly once, and job
+// transitions are compare-and-set UPDATEs, so exactly one of several
+// concurrent writers wins. WithAdvisoryLock lets background work (the
+// retention purge) run on one replica at a time.
+//
+// The pool reconnects by itself: while the server is unreachable every call
+// returns an error, and calls succeed again once it is back.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// Store is a store.Store on one PostgreSQL database, through a connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the PostgreSQL database named by dsn, a "postgres://" or
+// "postgresql://" URL such as
+//
+//	postgres://polyjobs:secret@db.internal:5432/polyjobs?sslmode=require
+//
+// applies the embedded migrations the database has not seen yet and returns a
+// ready store. Besides libpq's parameters the URL accepts pgxpool's, such as
+// pool_max_conns. Open fails if the database cannot be reached; after that the
+// pool reconnects on its own. Errors never include the password.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return nil, fmt.Errorf("postgres: the DSN must be a postgres:// or postgresql:// URL")
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgconn's parse errors already redact the password.
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
+	}
+	s := &Store{pool: pool}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool, waiting for those in use to be
+// released. It always returns nil.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the underlying connection pool, for tests and tools that need
+// to reach the database directly.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// redact returns dsn with its password masked, for error messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable DSN)"
+	}
+	return u.Redacted()
+}
+
+// now is the current time truncated to what timestamptz stores.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// notFound maps pgx.ErrNoRows to store.ErrNotFound with context.
+func notFound(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

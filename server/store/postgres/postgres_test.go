@@ -1,0 +1,277 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/postgres"
+	"github.com/polyjobs/polyjobs/server/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(ctx(t), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := postgres.Open(ctx(t), pgtest.DSN(t))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
+func TestOpenRefusesOtherDSNs(t *testing.T) {
+	for _, dsn := range []string{"", "host=localhost dbname=x", "sqlite:///tmp/x.db", "/tmp/polyjobs.db"} {
+		if s, err := postgres.Open(context.Background(), dsn); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+		}
+	}
+}
+
+func TestOpenErrorHidesPassword(t *testing.T) {
+	// Nothing listens on port 1.
+	_, err := postgres.Open(ctx(t), "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2")
+	if err == nil {
+		t.Fatal("Open of an unreachable server succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "hunter2") {
+		t.Fatalf("error reveals the password: %s", msg)
+	}
+}
+
+// TestConcurrentOpen starts several replicas at once on one fresh database:
+// the migration lock lets exactly one apply the migrations.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const replicas = 5
+	var (
+		wg     sync.WaitGroup
+		stores [replicas]*postgres.Store
+		errs   [replicas]error
+	)
+	for i := range replicas {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(ctx(t), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: Open: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	var versions, migrations int
+	if err := stores[0].Pool().QueryRow(ctx(t), `SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&versions, &migrations); err != nil {
+		t.Fatal(err)
+	}
+	if versions != 1 || migrations != 1 {
+		t.Fatalf("schema_migrations has %d rows for %d versions; want 1 and 1", versions, migrations)
+	}
+	// Every replica works.
+	org := storetest.MustOrg(t, stores[0])
+	for i, s := range stores {
+		if _, err := s.Organization(ctx(t), org.ID); err != nil {
+			t.Fatalf("replica %d: Organization: %v", i, err)
+		}
+	}
+	// Opening again applies nothing.
+	open(t, dsn)
+	if err := stores[0].Pool().QueryRow(ctx(t), `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 1 {
+		t.Fatalf("after reopening: %d rows, %v", versions, err)
+	}
+}
+
+func TestAdvisoryLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	c := ctx(t)
+	const key = postgres.PurgeLockKey
+
+	holding, release := make(chan struct{}), make(chan struct{})
+	var (
+		firstAcquired bool
+		firstErr      error
+		done          = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		firstAcquired, firstErr = a.WithAdvisoryLock(c, key, func(context.Context) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	for name, s := range map[string]*postgres.Store{"another replica": b, "the same store": a} {
+		called := false
+		got, err := s.WithAdvisoryLock(c, key, func(context.Context) error { called = true; return nil })
+		if err != nil || got || called {
+			t.Fatalf("%s while the lock is held: acquired %v, err %v, fn called %v; want false, nil, false", name, got, err, called)
+		}
+	}
+	// Another key is free.
+	if got, err := b.WithAdvisoryLock(c, key+1000, func(context.Context) error { return nil }); err != nil || !got {
+		t.Fatalf("another key: %v, %v", got, err)
+	}
+	close(release)
+	<-done
+	if firstErr != nil || !firstAcquired {
+		t.Fatalf("first holder: %v, %v", firstAcquired, firstErr)
+	}
+
+	// Released: the other replica gets it now, and fn's error comes back.
+	boom := errors.New("boom")
+	got, err := b.WithAdvisoryLock(c, key, func(context.Context) error { return boom })
+	if !got || !errors.Is(err, boom) {
+		t.Fatalf("after release: %v, %v; want true, boom", got, err)
+	}
+	// A panicking fn releases the lock too.
+	func() {
+		defer func() { recover() }()
+		a.WithAdvisoryLock(c, key, func(context.Context) error { panic("oops") })
+	}()
+	if got, err := b.WithAdvisoryLock(c, key, func(context.Context) error { return nil }); err != nil || !got {
+		t.Fatalf("after a panic: %v, %v; want true, nil", got, err)
+	}
+}
+
+// TestRecovery stops PostgreSQL under a store: calls fail, without panicking,
+// and succeed again soon after the server is back.
+func TestRecovery(t *testing.T) {
+	srv := pgtest.StartServer(t)
+	s := open(t, srv.DSN(t))
+	org := storetest.MustOrg(t, s)
+	job := storetest.MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	calls := map[string]func(context.Context) error{
+		"Ping": s.Ping,
+		"Organization": func(c context.Context) error {
+			_, err := s.Organization(c, org.ID)
+			return err
+		},
+		"CreateJob": func(c context.Context) error {
+			_, err := s.CreateJob(c, org.ID, generated.JobTypeSampleModel)
+			return err
+		},
+		"Transition": func(c context.Context) error {
+			_, err := s.Transition(c, job.ID, store.Start())
+			return err
+		},
+		"ListJobs": func(c context.Context) error {
+			_, err := s.ListJobs(c, org.ID, generated.JobStatusCreated)
+			return err
+		},
+		"WithAdvisoryLock": func(c context.Context) error {
+			_, err := s.WithAdvisoryLock(c, postgres.PurgeLockKey, func(context.Context) error { return nil })
+			return err
+		},
+	}
+	for name, call := range calls {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		err := call(c)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s with the server down succeeded", name)
+		}
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("%s with the server down: %v; want an error that is none of the store's", name, err)
+		}
+		t.Logf("%s with the server down (%v): %v", name, time.Since(start).Round(time.Millisecond), err)
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := s.Transition(c, job.ID, store.Start())
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing 10s after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for name, call := range calls {
+		if name == "Transition" {
+			continue // the job is running now
+		}
+		if err := call(ctx(t)); err != nil {
+			t.Fatalf("%s after the restart: %v", name, err)
+		}
+	}
+	if got, err := s.Job(ctx(t), org.ID, job.ID); err != nil || got.Status != generated.JobStatusRunning {
+		t.Fatalf("Job after the restart: %+v, %v", got, err)
+	}
+}
+
+// TestTextPostgresCannotStore checks that bytes SQLite would store but
+// PostgreSQL refuses (NUL, invalid UTF-8) are ErrInvalid, not a server error.
+func TestTextPostgresCannotStore(t *testing.T) {
+	s := open(t, pgtest.DSN(t))
+	c := ctx(t)
+	for _, name := range []string{"nul\x00name", "bad\xffutf8"} {
+		if _, err := s.CreateOrganization(c, name); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("CreateOrganization(%q) = %v; want ErrInvalid", name, err)
+		}
+		if _, err := s.OrganizationByName(c, name); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("OrganizationByName(%q) = %v; want ErrNotFound", name, err)
+		}
+	}
+	org := storetest.MustOrg(t, s)
+	job := storetest.MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	if _, err := s.Transition(c, job.ID, store.Fail("nul\x00message")); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Fail with a NUL = %v; want ErrInvalid", err)
+	}
+	if _, err := s.Transition(c, job.ID, store.Finish([]byte("\"\xff\""))); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Finish with invalid UTF-8 = %v; want ErrInvalid", err)
+	}
+	// The result keeps its exact bytes, escaped NUL included.
+	result := []byte(`{"z": 1,  "a": "\u0000", "n": [1.0, 2]}`)
+	got, err := s.Transition(c, job.ID, store.Finish(result))
+	if err != nil || string(got.Result) != string(result) {
+		t.Fatalf("Finish = %s, %v; want %s", got.Result, err, result)
+	}
+	if stored, err := s.Job(c, org.ID, job.ID); err != nil || string(stored.Result) != string(result) {
+		t.Fatalf("stored result = %s, %v; want %s", stored.Result, err, result)
+	}
+}
+
+func TestUnknownIDs(t *testing.T) {
+	s := open(t, pgtest.DSN(t))
+	if _, err := s.JobByID(ctx(t), uuid.Nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("JobByID(nil uuid) = %v", err)
+	}
+}
