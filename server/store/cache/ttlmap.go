@@ -1,0 +1,73 @@
+package cache
+
+import (
+	"sync"
+	"time"
+)
+
+// ttlMap is a bounded map whose entries expire. When full, it drops about a
+// tenth of its entries (map iteration order makes the choice arbitrary),
+// which bounds memory without the bookkeeping of an LRU list.
+type ttlMap[K comparable, V any] struct {
+	mu      sync.RWMutex
+	entries map[K]ttlEntry[V]
+	max     int
+}
+
+type ttlEntry[V any] struct {
+	value   V
+	expires time.Time
+}
+
+func newTTLMap[K comparable, V any](max int) *ttlMap[K, V] {
+	return &ttlMap[K, V]{entries: make(map[K]ttlEntry[V]), max: max}
+}
+
+// get returns the value for k if present and not expired at now.
+func (m *ttlMap[K, V]) get(k K, now time.Time) (V, bool) {
+	m.mu.RLock()
+	e, ok := m.entries[k]
+	m.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		var zero V
+		return zero, false
+	}
+	return e.value, true
+}
+
+// put stores v for k until expires.
+func (m *ttlMap[K, V]) put(k K, v V, expires time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) >= m.max {
+		drop := m.max/10 + 1
+		for key := range m.entries {
+			delete(m.entries, key)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
+	m.entries[k] = ttlEntry[V]{value: v, expires: expires}
+}
+
+// delete removes k.
+func (m *ttlMap[K, V]) delete(k K) {
+	m.mu.Lock()
+	delete(m.entries, k)
+	m.mu.Unlock()
+}
+
+// clear removes every entry.
+func (m *ttlMap[K, V]) clear() {
+	m.mu.Lock()
+	clear(m.entries)
+	m.mu.Unlock()
+}
+
+// len returns the number of entries, expired ones included.
+func (m *ttlMap[K, V]) len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}
