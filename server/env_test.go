@@ -63,14 +63,14 @@ func basicAuth(user, pass string) string {
 
 // env is a reference server on a real store, driven through e.ServeHTTP.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store store.Store
 	e     *echo.Echo
 	logs  *syncBuffer
 	v     *apispec.Validator
 }
 
-func newEnv(t *testing.T, s store.Store, mutate ...func(*server.Config)) *env {
+func newEnv(t testing.TB, s store.Store, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil))}

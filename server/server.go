@@ -46,28 +46,11 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 	if err != nil {
 		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
-	resp := generated.GetJob200JSONResponse{
-		Body:    generated.JobResponseEnvelope{Data: jobResponse(job)},
-		Headers: generated.GetJob200ResponseHeaders{XPolytomicVersion: version},
-	}
-	if !job.Terminal() && s.pollHint > 0 {
-		resp.Headers.RetryAfter = &s.pollHint
+	resp := jobJSON{job: job, version: version}
+	if !job.Terminal() {
+		resp.retryAfter = s.pollHint
 	}
 	return resp, nil
-}
-
-// jobResponse turns a stored job into its API representation.
-func jobResponse(job store.Job) generated.JobResponse {
-	r := generated.JobResponse{
-		JobID:  job.ID,
-		Type:   job.Type,
-		Status: job.Status,
-		Result: job.Result,
-	}
-	if job.Error != "" {
-		r.Error = &job.Error
-	}
-	return r
 }
 
 // pollHintSeconds rounds a polling hint up to whole seconds, as Retry-After needs.

@@ -14,6 +14,7 @@ import (
 	"github.com/polyjobs/polyjobs/generated"
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/cache"
 )
 
 // Config configures the reference server's handler.
@@ -27,6 +28,14 @@ type Config struct {
 	PollHint time.Duration
 	// BodyLimit caps request bodies (the API takes none). Default: "16K".
 	BodyLimit string
+	// KeyCacheTTL is how long a key lookup is reused, and so the longest a key
+	// revoked by another process keeps working here. Zero means
+	// cache.DefaultKeyTTL (10s); negative disables the key cache.
+	KeyCacheTTL time.Duration
+	// JobCacheTTL is how long a terminal job is reused (terminal jobs never
+	// change), and so the longest a purged job may still be served. Zero
+	// means cache.DefaultJobTTL (1m); negative disables the job cache.
+	JobCacheTTL time.Duration
 }
 
 // DefaultPollHint is the default Retry-After of jobs that are not terminal.
@@ -52,6 +61,8 @@ func New(cfg Config) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every request looks up a key and a job: cache both within stated bounds.
+	st := cache.New(cfg.Store, cache.Config{KeyTTL: cfg.KeyCacheTTL, JobTTL: cfg.JobCacheTTL})
 
 	e := echo.New()
 	e.HideBanner = true
@@ -78,7 +89,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	// 6. The spec's request validation: route, parameters, version header and
 	//    security, which resolves the API key to a Principal on the context.
-	auth := &authenticator{keys: cfg.Store, logger: logger}
+	auth := &authenticator{keys: st, logger: logger}
 	e.Use(echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
 		DoNotValidateServers:  true,
 		SilenceServersWarning: true,
@@ -89,7 +100,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	}))
 	// 7. The generated strict wrapper binds parameters and calls our handler.
 	generated.RegisterHandlers(e, generated.NewStrictHandler(&Server{
-		store:    cfg.Store,
+		store:    st,
 		pollHint: pollHintSeconds(cfg.PollHint),
 	}, nil))
 	return e, nil
