@@ -92,8 +92,15 @@ func classify(err error) (int, string) {
 	status := he.Code
 	var secErr *openapi3filter.SecurityRequirementsError
 	if status == http.StatusForbidden && errors.As(he.Internal, &secErr) {
-		// The validator answers 403 when no scheme recognized the request's
-		// credentials; the contract says that is a 401.
+		// The validator reads the body before authenticating; a failed read
+		// (such as a body over the limit) is that failure, not an auth one.
+		for _, e := range secErr.Errors {
+			if inner := (*echo.HTTPError)(nil); errors.As(e, &inner) {
+				return classify(inner)
+			}
+		}
+		// Otherwise the validator answers 403 because no scheme recognized
+		// the request's credentials; the contract says that is a 401.
 		return http.StatusUnauthorized, "missing credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
 	}
 	if status < 400 || status > 599 {
