@@ -41,6 +41,20 @@ func (p *Purger) Run(ctx context.Context) {
 }
 
 // PurgeOnce deletes the terminal jobs that finished more than Retention ago.
+// On a store shared by replicas only one replica purges at a time; the others
+// skip the round and report 0.
 func (p *Purger) PurgeOnce(ctx context.Context) (int64, error) {
-	return p.Store.PurgeJobs(ctx, time.Now().Add(-p.Retention))
+	purge := func(ctx context.Context) (int64, error) {
+		return p.Store.PurgeJobs(ctx, time.Now().Add(-p.Retention))
+	}
+	ex, ok := p.Store.(store.Exclusive)
+	if !ok {
+		return purge(ctx)
+	}
+	var n int64
+	_, err := ex.TryExclusive(ctx, "purge", func(ctx context.Context) (err error) {
+		n, err = purge(ctx)
+		return err
+	})
+	return n, err
 }

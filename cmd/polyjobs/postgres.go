@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
 
-// openPostgres opens a PostgreSQL store.
+// openPostgres opens a PostgreSQL store, applying migrations under an
+// advisory lock so that replicas starting together are safe.
 func openPostgres(ctx context.Context, dsn string) (store.Store, error) {
-	return nil, errors.New("PostgreSQL is not supported by this build yet")
+	return postgres.Open(ctx, dsn)
 }

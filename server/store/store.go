@@ -59,3 +59,12 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// Exclusive is implemented by stores that several processes share (the
+// PostgreSQL store): TryExclusive runs fn only if no other process is running
+// work of the same name, and reports whether it ran. It is for avoiding
+// duplicate idempotent work, such as the retention purge every replica
+// schedules, not for mutual exclusion that correctness depends on.
+type Exclusive interface {
+	TryExclusive(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error)
+}
