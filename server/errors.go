@@ -85,6 +85,10 @@ func (h *errorHandler) write(c echo.Context, status int, body any) {
 
 // classify turns any error into a status and a message safe to show.
 func classify(err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	}
 	var he *echo.HTTPError
 	if !errors.As(err, &he) {
 		return http.StatusInternalServerError, ""

@@ -12,6 +12,12 @@ const headerVersion = "X-Polytomic-Version"
 // NewestVersion is the version served when a request names none.
 const NewestVersion = generated.APIVersion20250918
 
+// Versions lists the known API versions, oldest first.
+var Versions = []generated.APIVersion{
+	generated.APIVersion20210523, generated.APIVersion20221212, generated.APIVersion20230425,
+	generated.APIVersion20240208, generated.APIVersion20250918,
+}
+
 // servedVersion returns the version a request is served with: the one it
 // asked for when that is known, else the newest. (An unknown version is then
 // refused by the validator, with a 400 that still names a real version.)
@@ -22,14 +28,18 @@ func servedVersion(requested string) generated.APIVersion {
 	return NewestVersion
 }
 
-// responseHeaders sets the headers every response carries, errors included:
-// the served API version, and no caching or content sniffing of API data.
-func responseHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set(headerVersion, string(servedVersion(c.Request().Header.Get(headerVersion))))
-		h.Set(echo.HeaderCacheControl, "no-store")
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-		return next(c)
-	}
+// setResponseHeaders sets the headers every response carries, errors
+// included: the served API version, and no caching or content sniffing of API
+// data.
+func setResponseHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h[headerVersion] = versionValues[servedVersion(c.Request().Header.Get(headerVersion))]
+	h[echo.HeaderCacheControl] = noStore
+	h[echo.HeaderXContentTypeOptions] = noSniff
 }
+
+// Shared header values (net/http only reads them).
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)

@@ -10,19 +10,16 @@ import (
 // maxRequestIDLen bounds a request id accepted from a client.
 const maxRequestIDLen = 64
 
-// requestIDMiddleware gives every request an id, in the X-Request-Id response
-// header and in every log line about it. A well-formed id sent by the client
-// (or a proxy in front of us) is kept, so traces join up; anything else is
+// setRequestID gives the request an id, in the X-Request-Id response header
+// and in every log line about it. A well-formed id sent by the client (or a
+// proxy in front of us) is kept, so traces join up; anything else is
 // replaced, so a client cannot inject text into logs.
-func requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		rid := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !validRequestID(rid) {
-			rid = newRequestID()
-		}
-		c.Response().Header().Set(echo.HeaderXRequestID, rid)
-		return next(c)
+func setRequestID(c echo.Context) {
+	rid := c.Request().Header.Get(echo.HeaderXRequestID)
+	if !validRequestID(rid) {
+		rid = newRequestID()
 	}
+	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
 }
 
 // requestID returns the id the middleware gave the request.

@@ -37,8 +37,7 @@ var (
 	contentTypeJSON = []string{"application/json"}
 	versionValues   = func() map[generated.APIVersion][]string {
 		m := map[generated.APIVersion][]string{}
-		for _, v := range []generated.APIVersion{generated.APIVersion20210523, generated.APIVersion20221212,
-			generated.APIVersion20230425, generated.APIVersion20240208, generated.APIVersion20250918} {
+		for _, v := range Versions {
 			m[v] = []string{string(v)}
 		}
 		return m
@@ -55,11 +54,7 @@ func (r jobJSON) VisitGetJobResponse(w http.ResponseWriter) error {
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	if v, ok := versionValues[r.version]; ok {
-		h["X-Polytomic-Version"] = v
-	} else {
-		h.Set("X-Polytomic-Version", string(r.version))
-	}
+	h[headerVersion] = versionValues[servedVersion(string(r.version))]
 	if r.retryAfter > 0 {
 		h["Retry-After"] = []string{strconv.Itoa(r.retryAfter)}
 	}

@@ -236,13 +236,27 @@ func TestBodyTooLarge(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
 	acme := en.tenant("acme")
 	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
-	req := get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())
-	req.Body = http.NoBody
-	req.ContentLength = 1 << 20
-	req.Body = nopCloser{strings.NewReader(strings.Repeat("x", 1<<20))}
-	r := en.do(req)
-	if r.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("status %d %s; want 413", r.status, r.body)
+	cases := []struct {
+		name          string
+		size          int
+		contentLength int64
+		status        int
+	}{
+		{"declared too large", 1 << 20, 1 << 20, http.StatusRequestEntityTooLarge},
+		{"chunked too large", 1 << 20, -1, http.StatusRequestEntityTooLarge},
+		{"small body is ignored", 100, 100, http.StatusOK},
+		{"chunked small body is ignored", 100, -1, http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())
+			req.ContentLength = tc.contentLength
+			req.Body = nopCloser{strings.NewReader(strings.Repeat("x", tc.size))}
+			r := en.do(req)
+			if r.status != tc.status {
+				t.Fatalf("status %d %s; want %d", r.status, r.body, tc.status)
+			}
+		})
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 
 	"github.com/polyjobs/polyjobs/generated"
@@ -26,8 +25,8 @@ type Config struct {
 	// PollHint is the Retry-After sent with jobs that are not terminal yet,
 	// rounded up to whole seconds. Zero means DefaultPollHint; negative sends none.
 	PollHint time.Duration
-	// BodyLimit caps request bodies (the API takes none). Default: "16K".
-	BodyLimit string
+	// BodyLimit caps request bodies in bytes (the API takes none). Default: 16 KiB.
+	BodyLimit int64
 	// KeyCacheTTL is how long a key lookup is reused, and so the longest a key
 	// revoked by another process keeps working here. Zero means
 	// cache.DefaultKeyTTL (10s); negative disables the key cache.
@@ -54,8 +53,8 @@ func New(cfg Config) (*echo.Echo, error) {
 	if cfg.PollHint == 0 {
 		cfg.PollHint = DefaultPollHint
 	}
-	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = "16K"
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 16 << 10
 	}
 	spec, err := apispec.Load()
 	if err != nil {
@@ -70,35 +69,23 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = (&errorHandler{logger: logger}).handle
 
-	// 1. Every request gets an id, echoed in X-Request-Id and in its log lines.
-	e.Use(requestIDMiddleware)
-	// 2. One access log line per request, written after the error handler ran.
-	e.Use(accessLog(logger))
-	// 3. A panic becomes a 500 (inside the access log, so it is logged too).
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			logger.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
-				slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
-			return err
-		},
-	}))
-	// 4. Headers every response carries, errors included.
-	e.Use(responseHeaders)
-	// 5. The API takes no body: refuse large ones before reading them.
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
-	// 6. The spec's request validation: route, parameters, version header and
-	//    security, which resolves the API key to a Principal on the context.
+	// The pipeline (pipeline.go) runs every request, in order, through: a
+	// request id, recovery from panics, the response headers, the body limit,
+	// and echo-middleware's validation of route, parameters and security,
+	// whose authentication function resolves the API key to a Principal; then
+	// one access log line.
 	auth := &authenticator{keys: st, logger: logger}
-	e.Use(echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
-		DoNotValidateServers:  true,
-		SilenceServersWarning: true,
-		Options: openapi3filter.Options{
+	p := &pipeline{
+		logger:    logger,
+		bodyLimit: cfg.BodyLimit,
+		router:    newSpecRouter(spec),
+		validation: &echomiddleware.Options{Options: openapi3filter.Options{
 			AuthenticationFunc:      auth.Authenticate,
 			SchemaValidationOptions: apispec.SchemaOptions(),
-		},
-	}))
-	// 7. The generated strict wrapper binds parameters and calls our handler.
+		}},
+	}
+	e.Use(p.middleware)
+	// The generated strict wrapper binds the parameters and calls our handler.
 	generated.RegisterHandlers(e, generated.NewStrictHandler(&Server{
 		store:    st,
 		pollHint: pollHintSeconds(cfg.PollHint),

@@ -34,9 +34,15 @@ func Load() (*openapi3.T, error) {
 // "format: uuid" accepts any canonical RFC 9562 UUID, v7 included (kin-openapi's
 // built-in pattern knows only versions 1 to 5).
 func SchemaOptions() []openapi3.SchemaValidationOption {
-	return []openapi3.SchemaValidationOption{
-		openapi3.WithStringFormatValidator("uuid", openapi3.NewCallbackValidator(ValidateUUID)),
-	}
+	return schemaOptions
+}
+
+// schemaOptions share one format map (kin-openapi only reads it), so that a
+// validation allocates no map of its own.
+var schemaOptions = []openapi3.SchemaValidationOption{
+	openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
+		"uuid": openapi3.NewCallbackValidator(ValidateUUID),
+	}),
 }
 
 // ValidateUUID accepts a UUID in its canonical 36-character form, any version.
