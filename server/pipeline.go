@@ -17,11 +17,15 @@ import (
 // middleware; steps called in sequence cost nothing of the kind.
 type pipeline struct {
 	logger    *slog.Logger
+	metrics   *Metrics
 	bodyLimit int64
 	// router and validation configure echo-middleware's request validator.
 	router     routers.Router
 	validation *echomiddleware.Options
 }
+
+// apiRoutePath is the echo path of the API's route.
+const apiRoutePath = "/api/jobs/:type/:id"
 
 // middleware installs the pipeline in front of next.
 func (p *pipeline) middleware(next echo.HandlerFunc) echo.HandlerFunc {
@@ -41,8 +45,9 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 	if err := p.guarded(c, next); err != nil {
 		c.Error(err)
 	}
-	// 7. One access log line, with the status that was sent.
+	// 7. One access log line and the request's metrics, with the status sent.
 	logRequest(p.logger, c, start)
+	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, time.Since(start))
 }
 
 func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {

@@ -12,7 +12,10 @@ import (
 
 // Server implements the generated strict-server interface on a store.
 type Server struct {
-	store store.Store
+	store   store.Store
+	metrics *Metrics
+	// limiter is the per-key rate limit; nil when rate limiting is off.
+	limiter *keyLimiter
 	// pollHint is the Retry-After sent with jobs that are not terminal; zero sends none.
 	pollHint int
 }
@@ -35,6 +38,17 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 	if req.Params.XPolytomicVersion != nil {
 		version = *req.Params.XPolytomicVersion
 	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
+			secs := pollHintSeconds(wait)
+			key := "rate_limited"
+			return generated.GetJob429JSONResponse{
+				Body: generated.APIError{Status: 429, Key: &key,
+					Message: fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)},
+				Headers: generated.GetJob429ResponseHeaders{XPolytomicVersion: version, RetryAfter: &secs},
+			}, nil
+		}
+	}
 	job, err := s.store.Job(ctx, p.OrgID, req.ID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
 		key := "not_found"
@@ -46,6 +60,7 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 	if err != nil {
 		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
+	s.metrics.observePolled(job.Status)
 	resp := jobJSON{job: job, version: version}
 	if !job.Terminal() {
 		resp.retryAfter = s.pollHint

@@ -35,6 +35,14 @@ type Config struct {
 	// change), and so the longest a purged job may still be served. Zero
 	// means cache.DefaultJobTTL (1m); negative disables the job cache.
 	JobCacheTTL time.Duration
+	// Rate is the sustained requests per second allowed per API key, and
+	// Burst the bucket size. Zero means DefaultRate and DefaultBurst;
+	// a negative Rate turns rate limiting off.
+	Rate  float64
+	Burst int
+	// Metrics receives the server's metrics; serve Metrics.Registry (see
+	// AdminHandler). Default: a private set.
+	Metrics *Metrics
 }
 
 // DefaultPollHint is the default Retry-After of jobs that are not terminal.
@@ -56,12 +64,23 @@ func New(cfg Config) (*echo.Echo, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 16 << 10
 	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
 	spec, err := apispec.Load()
 	if err != nil {
 		return nil, err
 	}
 	// Every request looks up a key and a job: cache both within stated bounds.
-	st := cache.New(cfg.Store, cache.Config{KeyTTL: cfg.KeyCacheTTL, JobTTL: cfg.JobCacheTTL})
+	// Database lookups are timed under the cache, so hits are not counted.
+	st := cache.New(timedStore{Store: cfg.Store, m: cfg.Metrics},
+		cache.Config{KeyTTL: cfg.KeyCacheTTL, JobTTL: cfg.JobCacheTTL})
 
 	e := echo.New()
 	e.HideBanner = true
@@ -73,10 +92,11 @@ func New(cfg Config) (*echo.Echo, error) {
 	// request id, recovery from panics, the response headers, the body limit,
 	// and echo-middleware's validation of route, parameters and security,
 	// whose authentication function resolves the API key to a Principal; then
-	// one access log line.
+	// one access log line and the request's metrics.
 	auth := &authenticator{keys: st, logger: logger}
 	p := &pipeline{
 		logger:    logger,
+		metrics:   cfg.Metrics,
 		bodyLimit: cfg.BodyLimit,
 		router:    newSpecRouter(spec),
 		validation: &echomiddleware.Options{Options: openapi3filter.Options{
@@ -86,10 +106,11 @@ func New(cfg Config) (*echo.Echo, error) {
 	}
 	e.Use(p.middleware)
 	// The generated strict wrapper binds the parameters and calls our handler.
-	generated.RegisterHandlers(e, generated.NewStrictHandler(&Server{
-		store:    st,
-		pollHint: pollHintSeconds(cfg.PollHint),
-	}, nil))
+	handler := &Server{store: st, metrics: cfg.Metrics, pollHint: pollHintSeconds(cfg.PollHint)}
+	if cfg.Rate > 0 {
+		handler.limiter = newKeyLimiter(cfg.Rate, cfg.Burst)
+	}
+	generated.RegisterHandlers(e, generated.NewStrictHandler(handler, nil))
 	return e, nil
 }
 

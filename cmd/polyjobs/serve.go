@@ -18,11 +18,17 @@ import (
 
 	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/store/cache"
 )
 
 // serveOptions are the flags of `polyjobs serve`.
 type serveOptions struct {
 	addr          string
+	adminAddr     string
+	rate          float64
+	burst         int
+	keyCacheTTL   time.Duration
+	jobCacheTTL   time.Duration
 	db            string
 	dev           bool
 	devKeys       string
@@ -51,7 +57,9 @@ Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return bindEnv(cmd, map[string]string{
-				"addr": "POLYJOBS_ADDR", "db": "POLYJOBS_DB", "dev-keys": "POLYJOBS_DEV_KEYS",
+				"addr": "POLYJOBS_ADDR", "admin-addr": "POLYJOBS_ADMIN_ADDR", "db": "POLYJOBS_DB",
+				"rate": "POLYJOBS_RATE", "burst": "POLYJOBS_BURST",
+				"key-cache-ttl": "POLYJOBS_KEY_CACHE_TTL", "job-cache-ttl": "POLYJOBS_JOB_CACHE_TTL", "dev-keys": "POLYJOBS_DEV_KEYS",
 				"poll-hint": "POLYJOBS_POLL_HINT", "retention": "POLYJOBS_RETENTION",
 				"shutdown-grace": "POLYJOBS_SHUTDOWN_GRACE", "log-format": "POLYJOBS_LOG_FORMAT",
 				"log-level": "POLYJOBS_LOG_LEVEL",
@@ -65,7 +73,12 @@ Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (env POLYJOBS_ADDR)")
+	f.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "address of the admin listener (/healthz, /readyz, /metrics); empty to disable (env POLYJOBS_ADMIN_ADDR)")
 	f.StringVar(&o.db, "db", defaultDB, dbUsage)
+	f.Float64Var(&o.rate, "rate", server.DefaultRate, "requests per second allowed per API key; negative to disable (env POLYJOBS_RATE)")
+	f.IntVar(&o.burst, "burst", server.DefaultBurst, "burst of requests allowed per API key (env POLYJOBS_BURST)")
+	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", cache.DefaultKeyTTL, "how long key lookups are cached: a key revoked elsewhere works here at most this long; negative to disable (env POLYJOBS_KEY_CACHE_TTL)")
+	f.DurationVar(&o.jobCacheTTL, "job-cache-ttl", cache.DefaultJobTTL, "how long terminal jobs are cached: a purged job may be served at most this long; negative to disable (env POLYJOBS_JOB_CACHE_TTL)")
 	f.BoolVar(&o.dev, "dev", false, "demo mode: demo organization, printed keys, moving demo jobs")
 	f.StringVar(&o.devKeys, "dev-keys", "polyjobs.devkeys.json", "file keeping the demo keys between --dev runs (env POLYJOBS_DEV_KEYS)")
 	f.DurationVar(&o.devInterval, "dev-interval", 3*time.Second, "how often demo jobs move")
@@ -105,7 +118,11 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		}
 	}
 
-	handler, err := server.New(server.Config{Store: st, Logger: logger, PollHint: o.pollHint})
+	metrics := server.NewMetrics()
+	handler, err := server.New(server.Config{
+		Store: st, Logger: logger, PollHint: o.pollHint, Metrics: metrics,
+		Rate: o.rate, Burst: o.burst, KeyCacheTTL: o.keyCacheTTL, JobCacheTTL: o.jobCacheTTL,
+	})
 	if err != nil {
 		return err
 	}
@@ -116,6 +133,17 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	srv := server.HTTPServer(o.addr, handler, logger)
 	baseURL := "http://" + ln.Addr().String()
 	logger.Info("listening", slog.String("url", baseURL), slog.String("db", redactDSN(o.db)))
+	var admin *http.Server
+	if o.adminAddr != "" {
+		adminLn, err := net.Listen("tcp", o.adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(st, metrics, logger), logger)
+		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
+		go admin.Serve(adminLn)
+	}
 	if o.dev {
 		if err := printDevBanner(ctx, stdout, baseURL, o, creds, st); err != nil {
 			return err
@@ -135,6 +163,9 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
+	if admin != nil {
+		defer admin.Close()
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -39,7 +39,7 @@ func (b *lockedBuffer) String() string {
 func startDev(t *testing.T, dir string) string {
 	t.Helper()
 	o := &serveOptions{
-		addr: "127.0.0.1:0", db: filepath.Join(dir, "polyjobs.db"), dev: true,
+		addr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", db: filepath.Join(dir, "polyjobs.db"), dev: true,
 		devKeys: filepath.Join(dir, "devkeys.json"), devInterval: 20 * time.Millisecond,
 		pollHint: time.Second, retention: time.Hour, purgeInterval: time.Hour,
 		shutdownGrace: 5 * time.Second, logFormat: "json", logLevel: "info",

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// Metrics are the server's Prometheus metrics, on a registry of their own.
+type Metrics struct {
+	// Registry holds every metric below plus the Go and process collectors.
+	Registry *prometheus.Registry
+
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	storeLatency   *prometheus.HistogramVec
+	authFailures   prometheus.Counter
+	rateLimited    prometheus.Counter
+	jobsPolled     *prometheus.CounterVec
+	byStatus       map[int]prometheus.Counter
+	otherByStatus  map[int]prometheus.Counter
+	apiLatency     prometheus.Observer
+	otherLatency   prometheus.Observer
+	polledByStatus map[generated.JobStatus]prometheus.Counter
+	jobLookups     prometheus.Observer
+	keyLookups     prometheus.Observer
+}
+
+// Route labels: the API's one route, and everything else (unknown paths).
+const (
+	routeAPI   = "/api/jobs/{type}/{id}"
+	routeOther = "other"
+)
+
+// knownStatuses are the statuses whose counters are resolved up front, so
+// counting a request costs no label lookup.
+var knownStatuses = []int{200, 400, 401, 404, 405, 413, 429, 500, 503}
+
+// NewMetrics creates the metrics on a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyjobs_http_requests_total",
+			Help: "API requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "polyjobs_http_request_duration_seconds",
+			Help:    "API request latency, from the first middleware to the last byte handed to the connection.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "polyjobs_store_duration_seconds",
+			Help:    "Latency of the database lookups of the request path (cache hits excluded), by operation.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"op"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polyjobs_auth_failures_total",
+			Help: "Requests refused with 401: missing, malformed, unknown or revoked credentials.",
+		}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polyjobs_rate_limited_total",
+			Help: "Requests refused with 429 because their key exceeded its rate.",
+		}),
+		jobsPolled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "polyjobs_jobs_polled_total",
+			Help: "Jobs returned by the API, by the job's status.",
+		}, []string{"status"}),
+	}
+	m.Registry.MustRegister(m.requests, m.latency, m.storeLatency, m.authFailures, m.rateLimited, m.jobsPolled,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.byStatus = map[int]prometheus.Counter{}
+	m.otherByStatus = map[int]prometheus.Counter{}
+	for _, code := range knownStatuses {
+		m.byStatus[code] = m.requests.WithLabelValues(routeAPI, strconv.Itoa(code))
+		m.otherByStatus[code] = m.requests.WithLabelValues(routeOther, strconv.Itoa(code))
+	}
+	m.apiLatency = m.latency.WithLabelValues(routeAPI)
+	m.otherLatency = m.latency.WithLabelValues(routeOther)
+	m.polledByStatus = map[generated.JobStatus]prometheus.Counter{}
+	for _, st := range []generated.JobStatus{generated.JobStatusCreated, generated.JobStatusRunning, generated.JobStatusDone, generated.JobStatusFailed} {
+		m.polledByStatus[st] = m.jobsPolled.WithLabelValues(string(st))
+	}
+	m.jobLookups = m.storeLatency.WithLabelValues("job")
+	m.keyLookups = m.storeLatency.WithLabelValues("key")
+	return m
+}
+
+// observeRequest counts a finished request.
+func (m *Metrics) observeRequest(apiRoute bool, status int, elapsed time.Duration) {
+	counters, latency := m.otherByStatus, m.otherLatency
+	route := routeOther
+	if apiRoute {
+		counters, latency, route = m.byStatus, m.apiLatency, routeAPI
+	}
+	if c, ok := counters[status]; ok {
+		c.Inc()
+	} else {
+		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	}
+	latency.Observe(elapsed.Seconds())
+	switch status {
+	case 401:
+		m.authFailures.Inc()
+	case 429:
+		m.rateLimited.Inc()
+	}
+}
+
+// observePolled counts a job returned by the API.
+func (m *Metrics) observePolled(status generated.JobStatus) {
+	if c, ok := m.polledByStatus[status]; ok {
+		c.Inc()
+	}
+}
+
+// timedStore times the database lookups of the request path. It sits under
+// the cache, so cache hits are not counted as lookups.
+type timedStore struct {
+	store.Store
+	m *Metrics
+}
+
+// Job times the job lookup.
+func (s timedStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	start := time.Now()
+	j, err := s.Store.Job(ctx, orgID, id)
+	s.m.jobLookups.Observe(time.Since(start).Seconds())
+	return j, err
+}
+
+// KeyByHash times the key lookup.
+func (s timedStore) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, error) {
+	start := time.Now()
+	k, err := s.Store.KeyByHash(ctx, hash)
+	s.m.keyLookups.Observe(time.Since(start).Seconds())
+	return k, err
+}

@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+func TestRateLimitPerKey(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
+		en := newEnv(t, newStore(t), func(c *server.Config) { c.Rate, c.Burst = 0.5, 3 })
+		acme, globex := en.tenant("acme"), en.tenant("globex")
+		job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+		other := en.job(globex.org.ID, generated.JobTypeExportLogs)
+		for i := 0; i < 3; i++ {
+			if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())); r.status != 200 {
+				t.Fatalf("request %d within the burst: %d", i, r.status)
+			}
+		}
+		r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("request over the burst: %d %s; want 429", r.status, r.body)
+		}
+		secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || secs < 1 || secs > 2 {
+			t.Fatalf("Retry-After = %q; want 1 or 2 seconds at 0.5 req/s", r.header.Get("Retry-After"))
+		}
+		if body := r.json(t); body["key"] != "rate_limited" {
+			t.Fatalf("429 body = %s", r.body)
+		}
+		// Limits are per key: the organization key of the same tenant and
+		// another tenant's key are unaffected.
+		if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.basic())); r.status != 200 {
+			t.Fatalf("another key of the same organization: %d", r.status)
+		}
+		if r := en.do(get(jobPath(other.Type, other.ID), "Authorization", globex.bearer())); r.status != 200 {
+			t.Fatalf("another organization's key: %d", r.status)
+		}
+	})
+}
+
+func TestRateLimitOff(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.Rate, c.Burst = -1, 1 })
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	for i := 0; i < 20; i++ {
+		if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())); r.status != 200 {
+			t.Fatalf("request %d: %d", i, r.status)
+		}
+	}
+}
+
+func TestAdminEndpointsAndMetrics(t *testing.T) {
+	s := storeFactories["sqlite"](t)
+	m := server.NewMetrics()
+	en := newEnv(t, s, func(c *server.Config) { c.Metrics = m })
+	admin := server.AdminHandler(s, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	acme := en.tenant("acme")
+	done := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Finish(nil))
+	running := en.job(acme.org.ID, generated.JobTypeSampleModel, store.Start())
+	en.do(get(jobPath(done.Type, done.ID), "Authorization", acme.bearer()))
+	en.do(get(jobPath(done.Type, done.ID), "Authorization", acme.bearer()))
+	en.do(get(jobPath(running.Type, running.ID), "Authorization", acme.bearer()))
+	en.do(get(jobPath(running.Type, running.ID)))
+	en.do(get("/nope"))
+
+	call := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := call("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("/healthz = %d %s", code, body)
+	}
+	if code, body := call("/readyz"); code != 200 || !strings.Contains(body, "ready") {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	code, metrics := call("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`polyjobs_http_requests_total{code="200",route="/api/jobs/{type}/{id}"} 3`,
+		`polyjobs_http_requests_total{code="401",route="/api/jobs/{type}/{id}"} 1`,
+		`polyjobs_http_requests_total{code="404",route="other"} 1`,
+		`polyjobs_auth_failures_total 1`,
+		`polyjobs_jobs_polled_total{status="done"} 2`,
+		`polyjobs_jobs_polled_total{status="running"} 1`,
+		`polyjobs_http_request_duration_seconds_count{route="/api/jobs/{type}/{id}"} 4`,
+		`polyjobs_store_duration_seconds_count{op="job"} 2`, // the done job's second poll is a cache hit
+		`polyjobs_store_duration_seconds_count{op="key"} 1`, // the key is cached after its first use
+		`polyjobs_rate_limited_total 0`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, acme.userKey) {
+		t.Fatal("a key appears in the metrics")
+	}
+	s.Close()
+	if code, body := call("/readyz"); code != 503 || strings.Contains(body, "sql") {
+		t.Fatalf("/readyz with the store closed = %d %s; want 503 without internals", code, body)
+	}
+}
