@@ -113,3 +113,39 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 		t.Fatalf("/readyz with the store closed = %d %s; want 503 without internals", code, body)
 	}
 }
+
+// TestLogsNeverContainKeyMaterial sends every kind of request with real and
+// broken credentials and checks that no log line holds any of them.
+func TestLogsNeverContainKeyMaterial(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.Rate, c.Burst = 1, 1 })
+	acme, globex := en.tenant("acme"), en.tenant("globex")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	path := jobPath(job.Type, job.ID)
+	auths := []string{
+		acme.bearer(), acme.basic(), globex.bearer(), globex.basic(),
+		"Bearer " + acme.orgKey, basicAuth(globex.org.ID.String(), acme.orgKey), basicAuth(acme.org.ID.String(), acme.userKey),
+		"Bearer " + acme.userKey[:len(acme.userKey)-1] + "x", "Token " + acme.userKey, "Basic " + acme.orgKey,
+	}
+	for _, a := range auths {
+		for _, p := range []string{path, "/api/jobs/nope/" + job.ID.String(), "/api/jobs/exportlogs/x", "/elsewhere"} {
+			en.do(get(p, "Authorization", a, "X-Request-Id", "req-1"))
+		}
+	}
+	logs := en.logs.String()
+	if !strings.Contains(logs, `"msg":"request"`) || !strings.Contains(logs, "authentication failed") {
+		t.Fatalf("the test expects access and auth-failure log lines:\n%s", logs)
+	}
+	for _, secret := range []string{acme.userKey, acme.orgKey, globex.userKey, globex.orgKey} {
+		body := secret[len("pju_"):]
+		for _, leak := range []string{body, body[:20], body[len(body)-20:]} {
+			if strings.Contains(logs, leak) {
+				t.Fatalf("the logs contain key material %q", leak)
+			}
+		}
+	}
+	for _, a := range auths {
+		if strings.Contains(logs, strings.TrimPrefix(strings.TrimPrefix(a, "Basic "), "Bearer ")) {
+			t.Fatalf("the logs contain credentials %q", a)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// slowStore makes every job lookup take a while, so requests are in flight
+// when the server shuts down.
+type slowStore struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	time.Sleep(s.delay)
+	return s.Store.Job(ctx, orgID, id)
+}
+
+// serveOn starts srv on a loopback listener and returns its base URL.
+func serveOn(t *testing.T, srv *http.Server) (string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), done
+}
+
+// TestGracefulShutdownFinishesInFlightRequests shuts the server down while 20
+// requests are being served: all of them complete with 200, and afterwards
+// new connections are refused.
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	raw := storeFactories["sqlite"](t)
+	en := newEnv(t, slowStore{Store: raw, delay: 300 * time.Millisecond})
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	srv := server.HTTPServer("", en.e, nil)
+	base, served := serveOn(t, srv)
+
+	const inFlight = 20
+	var wg sync.WaitGroup
+	started := make(chan struct{}, inFlight)
+	results := make(chan error, inFlight)
+	for i := 0; i < inFlight; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, base+jobPath(job.Type, job.ID), nil)
+			req.Header.Set("Authorization", acme.bearer())
+			started <- struct{}{}
+			resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+			if err != nil {
+				results <- err
+				return
+			}
+			defer resp.Body.Close()
+			if _, err := io.ReadAll(resp.Body); err != nil {
+				results <- err
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				results <- errors.New(resp.Status)
+				return
+			}
+			results <- nil
+		}()
+	}
+	for i := 0; i < inFlight; i++ {
+		<-started
+	}
+	time.Sleep(100 * time.Millisecond) // let the requests reach the slow lookup
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Errorf("an in-flight request failed: %v", err)
+		}
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if _, err := http.Get(base + "/"); err == nil {
+		t.Fatal("a new connection was accepted after shutdown")
+	}
+}
+
+func TestHTTPServerLimits(t *testing.T) {
+	srv := server.HTTPServer(":0", http.NotFoundHandler(), nil)
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+		t.Fatalf("HTTPServer leaves a limit unset: %+v", srv)
+	}
+	if srv.ReadHeaderTimeout > 10*time.Second || srv.IdleTimeout > 5*time.Minute {
+		t.Fatalf("HTTPServer limits are too lax: header %v, idle %v", srv.ReadHeaderTimeout, srv.IdleTimeout)
+	}
+}
+
+// TestSlowClientsCannotHoldConnections runs the server's limits, shortened so
+// the test is quick, against a client that trickles its headers and one that
+// idles on a keep-alive connection: the server closes both.
+func TestSlowClientsCannotHoldConnections(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	srv := server.HTTPServer("", en.e, nil)
+	srv.ReadHeaderTimeout = 200 * time.Millisecond
+	srv.IdleTimeout = 200 * time.Millisecond
+	base, _ := serveOn(t, srv)
+	t.Cleanup(func() { srv.Close() })
+	addr := base[len("http://"):]
+
+	t.Run("trickled headers", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		closed := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, conn) // returns when the server closes the connection
+			close(closed)
+		}()
+		for i := 0; i < 50; i++ {
+			if _, err := conn.Write([]byte("X")); err != nil {
+				break
+			}
+			select {
+			case <-closed:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		t.Fatal("the server kept a connection whose headers never ended for 2.5 s")
+	})
+
+	t.Run("idle keep-alive", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req := "GET " + jobPath(job.Type, job.ID) + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + acme.bearer() + "\r\n\r\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("first request: %v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("idle connection: read returned %v; want EOF once the server closes it", err)
+		}
+	})
+}
