@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -68,5 +70,49 @@ func TestServerErrorsRevealNothing(t *testing.T) {
 				t.Fatalf("log does not record the cause %q with request id %s:\n%s", tc.inLog, rid, en.logs.String())
 			}
 		})
+	}
+}
+
+// flakyStore fails every lookup while down is set.
+type flakyStore struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (f flakyStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	if f.down.Load() {
+		return store.Job{}, errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+	}
+	return f.Store.Job(ctx, orgID, id)
+}
+
+func (f flakyStore) KeyByHash(ctx context.Context, h store.KeyHash) (store.Key, error) {
+	if f.down.Load() {
+		return store.Key{}, errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+	}
+	return f.Store.KeyByHash(ctx, h)
+}
+
+// TestRecoversWhenStoreReturns: while the store is down every request is a
+// JSON 500; the first request after it returns succeeds (no circuit breaker
+// or poisoned state to wait out).
+func TestRecoversWhenStoreReturns(t *testing.T) {
+	down := &atomic.Bool{}
+	en := newEnv(t, flakyStore{Store: storeFactories["sqlite"](t), down: down}, func(c *server.Config) { c.KeyCacheTTL = -1 })
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	req := func() response { return en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())) }
+	if r := req(); r.status != 200 {
+		t.Fatalf("before the outage: %d", r.status)
+	}
+	down.Store(true)
+	for i := 0; i < 5; i++ {
+		if r := req(); r.status != 500 || strings.Contains(string(r.body), "10.0.0.5") {
+			t.Fatalf("during the outage: %d %s; want a 500 without internals", r.status, r.body)
+		}
+	}
+	down.Store(false)
+	if r := req(); r.status != 200 {
+		t.Fatalf("first request after the outage: %d %s; want 200", r.status, r.body)
 	}
 }
