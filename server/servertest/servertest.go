@@ -10,6 +10,7 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,11 +69,20 @@ type Option func(*config)
 type config struct {
 	pollHint time.Duration
 	logger   *slog.Logger
+	rate     float64
+	burst    int
 }
 
 // WithPollHint sets the Retry-After the server sends with jobs that are not
 // terminal; negative sends none. Default: the server's default.
 func WithPollHint(d time.Duration) Option { return func(c *config) { c.pollHint = d } }
+
+// WithRateLimit turns on the server's per-key rate limit: rate requests per
+// second with bursts of burst. By default servertest has none, so that
+// client tests and benchmarks are not throttled.
+func WithRateLimit(rate float64, burst int) Option {
+	return func(c *config) { c.rate, c.burst = rate, burst }
+}
 
 // WithLogger sends the server's logs to logger. Default: discarded.
 func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
@@ -95,7 +105,7 @@ func NewServer(opts ...Option) (*Server, error) {
 }
 
 func start(tb testing.TB, opts []Option) (s *Server, err error) {
-	cfg := config{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := config{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), rate: -1}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -127,7 +137,7 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		st.Close()
 		return nil, err
 	}
-	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint})
+	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -184,9 +194,11 @@ func (s *Server) Finish(id uuid.UUID, result any) {
 	case json.RawMessage:
 		raw = r
 	default:
-		var err error
-		raw, err = json.Marshal(r)
-		s.check(err)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // keep URLs readable: & not \u0026
+		s.check(enc.Encode(r))
+		raw = bytes.TrimSpace(buf.Bytes())
 	}
 	s.transition(id, store.Finish(raw))
 }

@@ -1,0 +1,31 @@
+// Package client is the Go SDK for Polytomic's asynchronous Get Job endpoint,
+// GET /api/jobs/{type}/{id}. It works against app.polytomic.com and against the
+// polyjobs reference server alike.
+//
+// A Client is created once with New and is safe for concurrent use:
+//
+//	c, err := client.New(client.WithAPIKey(os.Getenv("POLYTOMIC_API_KEY")))
+//	...
+//	job, err := c.GetJob(ctx, client.JobTypeExportLogs, id)     // one look
+//	job, err = c.Wait(ctx, client.JobTypeExportLogs, id)        // until done or failed
+//
+// Compared with Polytomic's official Go SDK, this package honours Retry-After
+// (in seconds or as an HTTP date), interrupts every sleep when the context
+// ends, authenticates with an organization-scoped key (WithOrgKey) as well as a
+// user key, sends a pinned X-Polytomic-Version by default, and polls with
+// Wait.
+//
+// # Errors
+//
+// Every error of GetJob and Wait names the job it concerns. The server's error responses are
+// *APIError values, which match the sentinels ErrBadRequest, ErrUnauthorized,
+// ErrNotFound, ErrRateLimited and ErrServer with errors.Is. A job that failed is
+// reported by Wait as a *JobFailedError. Transport failures wrap the
+// *url.Error returned by net/http, so errors.As(err, new(net.Error)) and
+// errors.Is(err, context.Canceled) work as usual; a 200 response whose body
+// cannot be decoded wraps ErrMalformedResponse. Credentials never appear in an
+// error, a log line or a formatted Client.
+//
+// The package imports the code generated from openapi.yaml, but re-exports
+// every type and constant a caller needs, so callers never import it.
+package client

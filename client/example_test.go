@@ -1,0 +1,120 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/client"
+	"github.com/polyjobs/polyjobs/server/servertest"
+)
+
+func ExampleNew() {
+	// With a user API key; the base URL and API version have defaults.
+	c, err := client.New(client.WithAPIKey("pk_live_example"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c) // printing a Client never shows its key
+
+	// With an organization-scoped key, a pinned version and a patient retry policy.
+	orgID := uuid.MustParse("0b8e7a3c-4f0e-4c47-9d55-1f2a3b4c5d6e")
+	c, err = client.New(
+		client.WithOrgKey(orgID, "ok_live_example"),
+		client.WithVersion(client.APIVersion20240208),
+		client.WithRetry(client.RetryPolicy{MaxAttempts: 5, MaxRetryAfter: time.Minute}),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c)
+
+	_, err = client.New()
+	fmt.Println(err)
+	// Output:
+	// polyjobs client (https://app.polytomic.com, version 2025-09-18, bearer auth)
+	// polyjobs client (https://app.polytomic.com, version 2024-02-08, basic auth)
+	// polyjobs: no credentials: use WithAPIKey(user key) or WithOrgKey(organization id, key)
+}
+
+func ExampleClient_GetJob() {
+	srv, err := servertest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	id := srv.CreateJob(client.JobTypeExportLogs)
+	srv.Finish(id, map[string]string{"url": "https://storage.example.com/logs/export.json.gz"})
+
+	c, err := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	job, err := c.GetJob(context.Background(), client.JobTypeExportLogs, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var result struct {
+		URL string `json:"url"`
+	}
+	if err := job.DecodeResult(&result); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.Status, job.Terminal(), result.URL)
+
+	// Another organization's job, or one that does not exist, is not found.
+	_, err = c.GetJob(context.Background(), client.JobTypeExportLogs, uuid.New())
+	var apiErr *client.APIError
+	if errors.Is(err, client.ErrNotFound) && errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, apiErr.Key, apiErr.Message)
+	}
+	// Output:
+	// done true https://storage.example.com/logs/export.json.gz
+	// 404 not_found job not found
+}
+
+func ExampleClient_Wait() {
+	srv, err := servertest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	id := srv.CreateJob(client.JobTypePreviewModel)
+	srv.Start(id)
+
+	c, err := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job, err := c.Wait(ctx, client.JobTypePreviewModel, id,
+		// Poll fast for the example; the defaults suit real jobs.
+		client.WithPollInterval(10*time.Millisecond, 50*time.Millisecond),
+		client.WithProgress(func(j *client.Job) {
+			fmt.Println("status:", j.Status)
+			if j.Status == client.JobStatusRunning {
+				// Here the server finishes the job; usually it just happens.
+				srv.Finish(id, []map[string]string{{"name": "id", "type": "integer"}})
+			}
+		}))
+	var failed *client.JobFailedError
+	switch {
+	case errors.As(err, &failed):
+		fmt.Println("job failed:", failed.Job.Error)
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Println("gave up; last status:", job.Status)
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println("result:", string(job.Result))
+	}
+	// Output:
+	// status: running
+	// status: done
+	// result: [{"name":"id","type":"integer"}]
+}

@@ -1,0 +1,443 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/server/servertest"
+)
+
+// jobJSON renders a 200 body for a job.
+func jobJSON(id uuid.UUID, typ JobType, status JobStatus, result, errMsg string) string {
+	if result == "" {
+		result = "null"
+	}
+	e := "null"
+	if errMsg != "" {
+		b, _ := json.Marshal(errMsg)
+		e = string(b)
+	}
+	return fmt.Sprintf(`{"data":{"job_id":%q,"type":%q,"status":%q,"result":%s,"error":%s}}`, id, typ, status, result, e)
+}
+
+func TestGetJobLifecycle(t *testing.T) {
+	srv := servertest.New(t, servertest.WithPollHint(3*time.Second))
+	c := newClient(t, srv.URL, WithAPIKey(srv.UserKey))
+	ctx := t.Context()
+	id := srv.CreateJob(JobTypeExportLogs)
+
+	steps := []struct {
+		name     string
+		advance  func()
+		status   JobStatus
+		terminal bool
+		result   string
+	}{
+		{"created", func() {}, JobStatusCreated, false, ""},
+		{"running", func() { srv.Start(id) }, JobStatusRunning, false, ""},
+		{"done", func() { srv.Finish(id, map[string]string{"url": "https://example.com/logs.gz"}) }, JobStatusDone, true, `{"url":"https://example.com/logs.gz"}`},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			step.advance()
+			job, err := c.GetJob(ctx, JobTypeExportLogs, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.ID != id || job.Type != JobTypeExportLogs || job.Status != step.status || job.Terminal() != step.terminal || job.Error != "" {
+				t.Fatalf("job %+v", job)
+			}
+			if string(job.Result) != step.result {
+				t.Errorf("result %s; want %s", job.Result, step.result)
+			}
+			if !step.terminal && job.RetryAfter != 3*time.Second {
+				t.Errorf("RetryAfter %v; want the server's hint 3s", job.RetryAfter)
+			}
+			if step.terminal && job.RetryAfter != 0 {
+				t.Errorf("RetryAfter %v on a terminal job", job.RetryAfter)
+			}
+			var res struct{ URL string }
+			err = job.DecodeResult(&res)
+			if step.terminal && (err != nil || res.URL != "https://example.com/logs.gz") {
+				t.Errorf("DecodeResult: %v, %+v", err, res)
+			}
+			if !step.terminal && !errors.Is(err, ErrNoResult) {
+				t.Errorf("DecodeResult of a %s job: %v; want ErrNoResult", job.Status, err)
+			}
+		})
+	}
+
+	t.Run("failed", func(t *testing.T) {
+		id := srv.CreateJob(JobTypePreviewModel)
+		srv.Fail(id, `relation "users" does not exist`)
+		job, err := c.GetJob(ctx, JobTypePreviewModel, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Status != JobStatusFailed || !job.Terminal() || job.Error != `relation "users" does not exist` || job.Result != nil {
+			t.Errorf("job %+v", job)
+		}
+	})
+}
+
+func TestGetJobAuthentication(t *testing.T) {
+	srv := servertest.New(t)
+	id := srv.CreateJob(JobTypeSampleModel)
+	srv.Finish(id, map[string]any{"records": []any{}, "warnings": []any{}})
+	tests := []struct {
+		name    string
+		opt     Option
+		wantErr error
+	}{
+		{"user key", WithAPIKey(srv.UserKey), nil},
+		{"organization key", WithOrgKey(srv.OrgID, srv.OrgKey), nil},
+		{"unknown user key", WithAPIKey("pk_nonexistent"), ErrUnauthorized},
+		{"organization key of another organization", WithOrgKey(uuid.New(), srv.OrgKey), ErrUnauthorized},
+		{"user key as organization key", WithOrgKey(srv.OrgID, srv.UserKey), ErrUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.Requests()
+			c, err := New(WithBaseURL(srv.URL), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, err := c.GetJob(t.Context(), JobTypeSampleModel, id)
+			if got := srv.Requests() - before; got != 1 {
+				t.Errorf("%d requests; want 1", got)
+			}
+			if tc.wantErr == nil {
+				if err != nil || job.Status != JobStatusDone {
+					t.Fatalf("GetJob: %+v, %v", job, err)
+				}
+				return
+			}
+			var apiErr *APIError
+			if !errors.Is(err, tc.wantErr) || !errors.As(err, &apiErr) {
+				t.Fatalf("error %v; want %v", err, tc.wantErr)
+			}
+			if apiErr.StatusCode != 401 || apiErr.Status != "Unauthorized" || apiErr.Message == "" || apiErr.RequestID == "" {
+				t.Errorf("APIError %+v", apiErr)
+			}
+		})
+	}
+}
+
+func TestGetJobNotFound(t *testing.T) {
+	srv := servertest.New(t)
+	c := newClient(t, srv.URL, WithAPIKey(srv.UserKey))
+	id := srv.CreateJob(JobTypeCreateModel)
+	tests := []struct {
+		name string
+		typ  JobType
+		id   uuid.UUID
+	}{
+		{"unknown id", JobTypeCreateModel, uuid.New()},
+		{"unknown v7 id", JobTypeCreateModel, uuid.Must(uuid.NewV7())},
+		{"another type", JobTypeUpdateModel, id},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.Requests()
+			_, err := c.GetJob(t.Context(), tc.typ, tc.id)
+			var apiErr *APIError
+			if !errors.Is(err, ErrNotFound) || !errors.As(err, &apiErr) {
+				t.Fatalf("error %v; want ErrNotFound", err)
+			}
+			if apiErr.Key != "not_found" || apiErr.Message != "job not found" || apiErr.RequestID == "" || len(apiErr.Body) == 0 {
+				t.Errorf("APIError %+v", apiErr)
+			}
+			if errors.Is(err, ErrServer) || errors.Is(err, ErrBadRequest) {
+				t.Errorf("%v matches other sentinels", err)
+			}
+			if !strings.Contains(err.Error(), tc.id.String()) {
+				t.Errorf("error %q does not name the job", err)
+			}
+			if got := srv.Requests() - before; got != 1 {
+				t.Errorf("%d requests; want 1", got)
+			}
+		})
+	}
+}
+
+// TestGetJobConcurrent shares one Client between goroutines (run with -race).
+func TestGetJobConcurrent(t *testing.T) {
+	srv := servertest.New(t)
+	c := newClient(t, srv.URL, WithAPIKey(srv.UserKey))
+	ids := []uuid.UUID{srv.CreateJob(JobTypeExportLogs), srv.CreateJob(JobTypeExportLogs)}
+	srv.Finish(ids[1], map[string]int{"n": 1})
+	errs := make(chan error, 16)
+	for i := range cap(errs) {
+		go func() {
+			id := ids[i%2]
+			job, err := c.GetJob(t.Context(), JobTypeExportLogs, id)
+			if err == nil && (job.ID != id || job.Terminal() != (i%2 == 1)) {
+				err = fmt.Errorf("goroutine %d got %+v", i, job)
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestGetJobUnknownTypeSendsNothing(t *testing.T) {
+	srv := servertest.New(t)
+	c := newClient(t, srv.URL, WithAPIKey(srv.UserKey))
+	for _, typ := range []JobType{"", "exportLogs", "sync", "../admin"} {
+		job, err := c.GetJob(t.Context(), typ, uuid.New())
+		if job != nil || !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "unknown job type") {
+			t.Errorf("GetJob(%q): %v, %v; want an ErrBadRequest", typ, job, err)
+		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			t.Errorf("GetJob(%q) returned an APIError without a response", typ)
+		}
+	}
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("%d requests sent; want none", n)
+	}
+}
+
+func TestGetJobLargeResult(t *testing.T) {
+	srv := servertest.New(t)
+	c := newClient(t, srv.URL, WithAPIKey(srv.UserKey))
+	id := srv.CreateJob(JobTypeSampleModel)
+	type record struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	}
+	var records []record
+	for i := 0; len(records)*1024 < 2<<20; i++ {
+		records = append(records, record{ID: i, Name: strings.Repeat("é", 500) + fmt.Sprint(i)})
+	}
+	result, err := json.Marshal(map[string]any{"records": records, "warnings": []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(result) < 2<<20 {
+		t.Fatalf("result is %d bytes; want at least 2 MiB", len(result))
+	}
+	srv.Finish(id, json.RawMessage(result))
+	job, err := c.GetJob(t.Context(), JobTypeSampleModel, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(job.Result, result) {
+		t.Fatalf("result of %d bytes differs from the %d bytes stored", len(job.Result), len(result))
+	}
+	var got struct{ Records []record }
+	if err := job.DecodeResult(&got); err != nil || len(got.Records) != len(records) {
+		t.Fatalf("DecodeResult: %v, %d records", err, len(got.Records))
+	}
+}
+
+func TestGetJobTolerantDecoding(t *testing.T) {
+	id := uuid.New()
+	tests := []struct {
+		name string
+		rep  reply
+		want Job
+	}{
+		{"no job_id nor type", reply{status: 200, body: `{"data":{"status":"running","result":null,"error":null}}`},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning}},
+		{"no Content-Type", reply{status: 200, body: jobJSON(id, JobTypeExportLogs, JobStatusDone, `[1,2]`, ""), headers: map[string]string{"Content-Type": ""}},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusDone, Result: json.RawMessage(`[1,2]`)}},
+		{"unknown fields", reply{status: 200, body: `{"data":{"job_id":"` + id.String() + `","status":"created","progress":0.5,"result":null},"meta":{}}`},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusCreated}},
+		{"scalar result", reply{status: 200, body: jobJSON(id, JobTypeExportLogs, JobStatusDone, `"ok"`, "")},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusDone, Result: json.RawMessage(`"ok"`)}},
+		{"Retry-After hint", reply{status: 200, body: jobJSON(id, JobTypeExportLogs, JobStatusRunning, "", ""), headers: map[string]string{"Retry-After": "7"}},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning, RetryAfter: 7 * time.Second}},
+		{"malformed Retry-After hint", reply{status: 200, body: jobJSON(id, JobTypeExportLogs, JobStatusRunning, "", ""), headers: map[string]string{"Retry-After": "soon"}},
+			Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScriptServer(t, tc.rep)
+			job, err := newClient(t, srv.URL).GetJob(t.Context(), JobTypeExportLogs, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.ID != tc.want.ID || job.Type != tc.want.Type || job.Status != tc.want.Status ||
+				!bytes.Equal(job.Result, tc.want.Result) || job.RetryAfter != tc.want.RetryAfter || job.Error != "" {
+				t.Errorf("job %+v; want %+v", job, tc.want)
+			}
+		})
+	}
+}
+
+func TestGetJobMalformed200(t *testing.T) {
+	id := uuid.New()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"empty body", "", "not a JSON job"},
+		{"truncated JSON", `{"data":{"job_id":`, "not a JSON job"},
+		{"HTML", "<html><body>Welcome to the hotel wifi</body></html>", "not a JSON job"},
+		{"array", `[]`, "not a JSON job"},
+		{"null", `null`, "no data.status"},
+		{"no data", `{}`, "no data.status"},
+		{"data is null", `{"data":null}`, "no data.status"},
+		{"status of the wrong type", `{"data":{"status":3}}`, "not a JSON job"},
+		{"unknown status", `{"data":{"status":"paused"}}`, `unknown job status "paused"`},
+		{"malformed job_id", `{"data":{"job_id":"nope","status":"done"}}`, "not a JSON job"},
+		{"another job", jobJSON(uuid.New(), JobTypeExportLogs, JobStatusDone, "", ""), "is not the requested"},
+		{"another type", jobJSON(id, JobTypeSampleModel, JobStatusDone, "", ""), `type "samplemodel" is not the requested "exportlogs"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScriptServer(t, reply{status: 200, body: tc.body})
+			job, err := newClient(t, srv.URL).GetJob(t.Context(), JobTypeExportLogs, id)
+			if job != nil || !errors.Is(err, ErrMalformedResponse) {
+				t.Fatalf("GetJob: %+v, %v; want ErrMalformedResponse", job, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "HTTP 200") {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if srv.count() != 1 {
+				t.Errorf("%d requests; a malformed 200 is not retried", srv.count())
+			}
+		})
+	}
+}
+
+func TestAPIErrorDecoding(t *testing.T) {
+	id := uuid.New()
+	html := "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n</html>\r\n"
+	tests := []struct {
+		name     string
+		rep      reply
+		sentinel error
+		want     APIError // Body is not compared
+	}{
+		{"ApiError 404", reply{status: 404, body: `{"status":404,"message":"job not found","key":"not_found"}`, headers: map[string]string{"X-Request-Id": "rid-1"}},
+			ErrNotFound, APIError{StatusCode: 404, Status: "Not Found", Message: "job not found", Key: "not_found", RequestID: "rid-1"}},
+		{"ApiError 500 with request id in metadata", reply{status: 500, body: `{"status":500,"message":"internal server error","key":"internal_error","metadata":{"request_id":"rid-2"}}`},
+			ErrServer, APIError{StatusCode: 500, Status: "Internal Server Error", Message: "internal server error", Key: "internal_error", RequestID: "rid-2", Metadata: map[string]any{"request_id": "rid-2"}}},
+		{"header request id wins", reply{status: 400, body: `{"status":400,"message":"bad id","metadata":{"request_id":"body"}}`, headers: map[string]string{"X-Request-Id": "header"}},
+			ErrBadRequest, APIError{StatusCode: 400, Status: "Bad Request", Message: "bad id", RequestID: "header", Metadata: map[string]any{"request_id": "body"}}},
+		{"RestErrResponse 401", reply{status: 401, body: `{"code":401,"error":"invalid API key","status":"Unauthorized","context":{"scheme":"bearer"}}`},
+			ErrUnauthorized, APIError{StatusCode: 401, Status: "Unauthorized", Message: "invalid API key", Metadata: map[string]any{"scheme": "bearer"}}},
+		{"ApiError-shaped 401", reply{status: 401, body: `{"status":401,"message":"token expired"}`},
+			ErrUnauthorized, APIError{StatusCode: 401, Status: "Unauthorized", Message: "token expired"}},
+		{"RestErrResponse-shaped 403", reply{status: 403, body: `{"code":403,"error":"forbidden","status":"Forbidden"}`},
+			nil, APIError{StatusCode: 403, Status: "Forbidden", Message: "forbidden"}},
+		{"429 with Retry-After", reply{status: 429, body: `{"status":429,"message":"slow down","key":"rate_limited"}`, headers: map[string]string{"Retry-After": "120"}},
+			ErrRateLimited, APIError{StatusCode: 429, Status: "Too Many Requests", Message: "slow down", Key: "rate_limited", RetryAfter: 2 * time.Minute}},
+		{"HTML 502 from a proxy", reply{status: 502, body: html, headers: map[string]string{"Content-Type": "text/html"}},
+			ErrServer, APIError{StatusCode: 502, Status: "Bad Gateway", Message: quote([]byte(html))}},
+		{"plain text 503", reply{status: 503, body: "upstream connect error\n", headers: map[string]string{"Content-Type": "text/plain"}},
+			ErrServer, APIError{StatusCode: 503, Status: "Service Unavailable", Message: "upstream connect error"}},
+		{"JSON of another shape", reply{status: 500, body: `{"errors":[{"detail":"boom"}]}`},
+			ErrServer, APIError{StatusCode: 500, Status: "Internal Server Error", Message: `{"errors":[{"detail":"boom"}]}`}},
+		{"ApiError with fields of the wrong type", reply{status: 404, body: `{"status":"404","message":"gone","key":7,"metadata":"x"}`},
+			ErrNotFound, APIError{StatusCode: 404, Status: "Not Found", Message: "gone"}},
+		{"empty body", reply{status: 500, body: ""},
+			ErrServer, APIError{StatusCode: 500, Status: "Internal Server Error"}},
+		{"JSON null", reply{status: 400, body: "null"},
+			ErrBadRequest, APIError{StatusCode: 400, Status: "Bad Request", Message: "null"}},
+		{"nonstandard status", reply{status: 599, body: `{"status":599,"message":"network timeout"}`},
+			ErrServer, APIError{StatusCode: 599, Status: "status code 599", Message: "network timeout"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScriptServer(t, tc.rep)
+			c := newClient(t, srv.URL, WithRetry(RetryPolicy{MaxAttempts: 1}))
+			_, err := c.GetJob(t.Context(), JobTypeExportLogs, id)
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("error %v is not an *APIError", err)
+			}
+			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+				t.Errorf("error %v does not match %v", err, tc.sentinel)
+			}
+			for _, other := range []error{ErrBadRequest, ErrUnauthorized, ErrNotFound, ErrRateLimited, ErrServer} {
+				if other != tc.sentinel && errors.Is(err, other) {
+					t.Errorf("error %v matches %v too", err, other)
+				}
+			}
+			got := *apiErr
+			if got.Body == nil && tc.rep.body != "" || string(got.Body) != tc.rep.body {
+				t.Errorf("Body %q; want %q", got.Body, tc.rep.body)
+			}
+			got.Body = nil
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("APIError\n got %+v\nwant %+v", got, tc.want)
+			}
+			if tc.want.Message != "" && !strings.Contains(err.Error(), tc.want.Message) {
+				t.Errorf("error %q lacks the message", err)
+			}
+			if strings.ContainsAny(apiErr.Message, "\r\n") {
+				t.Errorf("message %q has line breaks", apiErr.Message)
+			}
+		})
+	}
+}
+
+func TestAPIErrorBodyIsBounded(t *testing.T) {
+	big := strings.Repeat("é", maxErrorBody) // 2 MiB of text
+	srv := newScriptServer(t, reply{status: 500, body: big, headers: map[string]string{"Content-Type": "text/plain"}})
+	_, err := newClient(t, srv.URL, WithRetry(RetryPolicy{MaxAttempts: 1})).GetJob(t.Context(), JobTypeExportLogs, uuid.New())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatal(err)
+	}
+	if len(apiErr.Body) != maxErrorBody || len(apiErr.Message) > maxMessageLen+len("…") {
+		t.Errorf("Body %d bytes, Message %d bytes", len(apiErr.Body), len(apiErr.Message))
+	}
+	if !strings.HasSuffix(apiErr.Message, "é…") {
+		t.Errorf("message cut inside a character: %q", apiErr.Message[len(apiErr.Message)-8:])
+	}
+}
+
+func TestJobFailedErrorMessage(t *testing.T) {
+	job := &Job{ID: uuid.New(), Type: JobTypePreviewModel, Status: JobStatusFailed, Error: "query failed"}
+	err := error(&JobFailedError{Job: job})
+	if !strings.Contains(err.Error(), "query failed") || !strings.Contains(err.Error(), job.ID.String()) {
+		t.Errorf("Error() = %q", err)
+	}
+	if (&JobFailedError{}).Error() == "" || (&JobFailedError{Job: &Job{}}).Error() == "" {
+		t.Error("empty message")
+	}
+}
+
+// FuzzResponse feeds arbitrary responses to the decoding paths: whatever the
+// server sends, the client returns a job or an error and never panics.
+func FuzzResponse(f *testing.F) {
+	id := uuid.MustParse("248df4b7-aa70-47b8-a036-33ac447e668d")
+	f.Add(200, jobJSON(id, JobTypeExportLogs, JobStatusDone, `{"url":"x"}`, ""), "3")
+	f.Add(200, `{"data":{"status":"failed","error":7}}`, "")
+	f.Add(401, `{"code":401,"error":"no","status":"Unauthorized","context":[]}`, "Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add(404, `{"status":404,"message":"job not found","metadata":{"request_id":5}}`, "-1")
+	f.Add(502, "<html>\xff\xfe</html>", "99999999999999999999999")
+	f.Fuzz(func(t *testing.T, status int, body, retryAfter string) {
+		if status < 100 || status > 999 {
+			return
+		}
+		resp := &http.Response{StatusCode: status, Status: fmt.Sprint(status), Header: http.Header{}}
+		resp.Header.Set("Retry-After", retryAfter)
+		c := &Client{now: time.Now}
+		if status == 200 {
+			job, err := c.decodeJob(resp, []byte(body), JobTypeExportLogs, id)
+			if (job == nil) == (err == nil) {
+				t.Fatalf("decodeJob: %v, %v", job, err)
+			}
+			return
+		}
+		if e := newAPIError(resp, []byte(body), time.Now()); e.Error() == "" || e.RetryAfter < 0 {
+			t.Fatalf("APIError %+v", e)
+		}
+	})
+}

@@ -1,0 +1,50 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrNoResult is returned by Job.DecodeResult when the job has no result: it
+// is not done, or it finished without one.
+var ErrNoResult = errors.New("job has no result")
+
+// Job is the state of an asynchronous job at the time it was fetched.
+type Job struct {
+	// ID is the job's identifier.
+	ID uuid.UUID
+	// Type is the job's type.
+	Type JobType
+	// Status is where the job is in its lifecycle.
+	Status JobStatus
+	// Error says why the job failed; empty unless Status is JobStatusFailed.
+	Error string
+	// Result is the job's result as raw JSON, whose shape depends on Type;
+	// nil until Status is JobStatusDone, and nil when the result is null.
+	Result json.RawMessage
+	// RetryAfter is the server's hint of when polling again is worthwhile
+	// (its Retry-After header); zero when it gave none.
+	RetryAfter time.Duration
+}
+
+// Terminal reports whether the job has finished, as done or failed; a
+// terminal job never changes again.
+func (j *Job) Terminal() bool {
+	return j.Status == JobStatusDone || j.Status == JobStatusFailed
+}
+
+// DecodeResult unmarshals the job's result into v, as json.Unmarshal does. It
+// returns an error wrapping ErrNoResult when the job has no result.
+func (j *Job) DecodeResult(v any) error {
+	if len(j.Result) == 0 {
+		return fmt.Errorf("polyjobs: job %s/%s (status %s): %w", j.Type, j.ID, j.Status, ErrNoResult)
+	}
+	if err := json.Unmarshal(j.Result, v); err != nil {
+		return fmt.Errorf("polyjobs: decode result of job %s/%s: %w", j.Type, j.ID, err)
+	}
+	return nil
+}
