@@ -67,7 +67,7 @@ GET /api/jobs/{type}/{id}.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAdminCmd())
+	root.AddCommand(newServeCmd(), newAdminCmd(), newJobCmd())
 	return root
 }
 
