@@ -21,11 +21,11 @@ func TestJobGet(t *testing.T) {
 	basic := []string{"--base-url", srv.URL, "--org-id", srv.OrgID.String(), "--org-key", srv.OrgKey}
 	c := newCLI(t)
 	cases := []struct {
-		name    string
-		args    []string
-		code    int
-		stdout  string
-		stderr  string
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
 	}{
 		{"done job", append([]string{"job", "get", "exportlogs", done.String()}, bearer...), 0, `"url": "https://example.com/x?a=1&b=2"`, ""},
 		{"basic credentials", append([]string{"job", "get", "exportlogs", done.String()}, basic...), 0, `"status": "done"`, ""},
