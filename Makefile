@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec build run test test-short bench fuzz lint clean
+.PHONY: all generate check-generated lint-spec build run test test-short bench fuzz clean
 
 all: build
 
@@ -43,6 +43,13 @@ test-short:
 ## bench: Go micro-benchmarks of the hot paths
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: fuzz each request-surface target for FUZZTIME (default 30s); seeds live in server/testdata/fuzz
+fuzz:
+	@for target in FuzzPath FuzzAuthorization FuzzHeaders; do \
+		echo "== $$target"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./server/ || exit 1; \
+	done
 
 clean:
 	rm -rf bin
