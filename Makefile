@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec build run test test-short bench fuzz clean
+.PHONY: all generate check-generated lint-spec build run test test-short bench bench-load fuzz clean
 
 all: build
 
@@ -43,6 +43,13 @@ test-short:
 ## bench: Go micro-benchmarks of the hot paths
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+BENCH_LOAD_FLAGS ?=
+
+## bench-load: load benchmark, baseline vs polyjobs on SQLite and PostgreSQL; rewrites BENCHMARKS.md
+##             (on a busy machine: make bench-load BENCH_LOAD_FLAGS='-nice -10')
+bench-load:
+	$(GO) run ./bench/cmd/loadbench -rounds 3 -duration 10s $(BENCH_LOAD_FLAGS)
 
 ## fuzz: fuzz each request-surface target for FUZZTIME (default 30s); seeds live in server/testdata/fuzz
 fuzz:
