@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,10 @@ const readyTimeout = 2 * time.Second
 //	/healthz  200 while the process is alive
 //	/readyz   200 when the store answers, 503 when it does not
 //	/metrics  Prometheus metrics
+//	/debug/pprof/  Go profiles, for finding where time goes
+//
+// It exposes internals (profiles, metrics): bind it to a loopback or private
+// address only, as the default does.
 func AdminHandler(s store.Store, m *Metrics, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +41,11 @@ func AdminHandler(s store.Store, m *Metrics, logger *slog.Logger) http.Handler {
 		writeStatus(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -38,11 +38,29 @@ func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobTyp
 	return job, nil
 }
 
-// Job returns the job with the given id if it belongs to orgID.
+// Job returns the job with the given id if it belongs to orgID. When nothing
+// was committed to the database since the job was last read, by this process
+// or any other, it answers from memory (see walwatch.go): the database would
+// return the same row.
 func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	var (
+		before  walToken
+		watched bool
+	)
+	if s.wal != nil {
+		if before, watched = s.wal.token(); watched {
+			if job, ok := s.recent.get(orgID, id, before); ok {
+				return job, nil
+			}
+		}
+	}
+	s.reads.Add(1)
 	job, err := scanJob(s.getJob.QueryRowContext(ctx, id.String(), orgID.String()))
 	if err != nil {
 		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	if watched {
+		s.recent.put(orgID, id, before, job)
 	}
 	return job, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -22,10 +23,21 @@ const BusyTimeout = 5 * time.Second
 
 // Store is a store.Store on one SQLite database file.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 
 	getJob    *sql.Stmt
 	keyByHash *sql.Stmt
+
+	// pin is a connection held for the store's whole life, so that the
+	// database's -shm file, which wal maps, stays the same file.
+	pin *sql.Conn
+	// wal, when not nil, says whether anything was committed since a job
+	// was read; recent holds those jobs (see walwatch.go).
+	wal    *walWatch
+	recent recentJobs
+	// reads counts job lookups that reached the database, for tests.
+	reads atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -47,10 +59,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db}
+	s := &Store{db: db, path: path}
 	if err := s.init(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if !strings.HasPrefix(path, "file:") {
+		// Without the watch every lookup reads the database: slower, same answers.
+		s.wal, _ = openWALWatch(path)
 	}
 	return s, nil
 }
@@ -81,6 +97,12 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	var err error
+	if s.pin, err = s.db.Conn(ctx); err != nil {
+		return err
+	}
+	if err := s.pin.PingContext(ctx); err != nil {
+		return err
+	}
 	if s.getJob, err = s.db.PrepareContext(ctx, selectJob+` WHERE id = ? AND org_id = ?`); err != nil {
 		return err
 	}
@@ -97,6 +119,10 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.wal.close()
+	if s.pin != nil {
+		s.pin.Close()
+	}
 	return s.db.Close()
 }
 

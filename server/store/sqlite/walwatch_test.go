@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// writerEnv makes the test binary a writer process: "DB|JOB" transitions JOB
+// in DB to running, then exits.
+const writerEnv = "POLYJOBS_SQLITE_TEST_WRITER"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(writerEnv); spec != "" {
+		var db, id string
+		if _, err := fmt.Sscanf(spec, "%s %s", &db, &id); err != nil {
+			os.Exit(2)
+		}
+		s, err := Open(context.Background(), db)
+		if err != nil {
+			os.Exit(3)
+		}
+		if _, err := s.Transition(context.Background(), uuid.MustParse(id), store.Start()); err != nil {
+			os.Exit(4)
+		}
+		s.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func openPair(t *testing.T) (reader, writer *Store, org store.Organization) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "watch.db")
+	ctx := context.Background()
+	var err error
+	if reader, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if writer, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close(); writer.Close() })
+	if !reader.Watched() {
+		t.Fatal("the store does not watch the WAL-index header")
+	}
+	org, err = writer.CreateOrganization(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reader, writer, org
+}
+
+// TestUnchangedDatabaseIsNotReadAgain: repeated lookups of a job cost one
+// database read until something is committed.
+func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
+	ctx := context.Background()
+	reader, writer, org := openPair(t)
+	job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	for i := 0; i < 10; i++ {
+		got, err := reader.Job(ctx, org.ID, job.ID)
+		if err != nil || got.Status != generated.JobStatusCreated {
+			t.Fatalf("Job = %+v, %v", got, err)
+		}
+	}
+	if n := reader.Reads(); n != 1 {
+		t.Fatalf("%d database reads for 10 lookups of an unchanged job; want 1", n)
+	}
+	// Any commit, even to another job, makes the next lookup read again.
+	writer.CreateJob(ctx, org.ID, generated.JobTypeSampleModel)
+	reader.Job(ctx, org.ID, job.ID)
+	if n := reader.Reads(); n != 2 {
+		t.Fatalf("%d database reads after a commit; want 2", n)
+	}
+	// Another organization never gets the remembered job.
+	if _, err := reader.Job(ctx, uuid.New(), job.ID); err == nil {
+		t.Fatal("another organization got the job")
+	}
+}
+
+// TestEveryCommitIsSeen interleaves writes by another connection pool with
+// reads: every read sees the latest committed state.
+func TestEveryCommitIsSeen(t *testing.T) {
+	ctx := context.Background()
+	reader, writer, org := openPair(t)
+	for i := 0; i < 200; i++ {
+		job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		steps := []store.Transition{store.Start(), store.Finish(json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
+		if i%2 == 1 {
+			steps[1] = store.Fail(fmt.Sprintf("failure %d", i))
+		}
+		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != generated.JobStatusCreated {
+			t.Fatalf("job %d: %s; want created", i, got.Status)
+		}
+		for _, step := range steps {
+			want, err := writer.Transition(ctx, job.ID, step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < 2; k++ {
+				got, err := reader.Job(ctx, org.ID, job.ID)
+				if err != nil || got.Status != want.Status || string(got.Result) != string(want.Result) || got.Error != want.Error {
+					t.Fatalf("job %d after %s: read %+v, %v; want %+v", i, step.To, got, err, want)
+				}
+			}
+		}
+	}
+}
+
+// TestCommitByAnotherProcessIsSeen runs the writer in a separate process.
+func TestCommitByAnotherProcessIsSeen(t *testing.T) {
+	ctx := context.Background()
+	reader, writer, org := openPair(t)
+	for i := 0; i < 5; i++ {
+		job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != generated.JobStatusCreated {
+			t.Fatalf("before: %s", got.Status)
+		}
+		reader.Job(ctx, org.ID, job.ID) // remembered
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), writerEnv+"="+reader.path+" "+job.ID.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("writer process: %v %s", err, out)
+		}
+		if got, err := reader.Job(ctx, org.ID, job.ID); err != nil || got.Status != generated.JobStatusRunning {
+			t.Fatalf("after another process started the job: %+v, %v; want running", got, err)
+		}
+	}
+}
