@@ -36,6 +36,8 @@ type Store struct {
 	// was read; recent holds those jobs (see walwatch.go).
 	wal    *walWatch
 	recent recentJobs
+	// watching says the store holds a share of its -shm file's mapping.
+	watching bool
 	// reads counts job lookups that reached the database, for tests.
 	reads atomic.Int64
 }
@@ -67,6 +69,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if !strings.HasPrefix(path, "file:") {
 		// Without the watch every lookup reads the database: slower, same answers.
 		s.wal, _ = openWALWatch(path)
+		s.watching = true
 	}
 	return s, nil
 }
@@ -83,7 +86,6 @@ func dsn(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "mmap_size(268435456)")
 	q.Set("_txlock", "immediate")
 	sep := "?"
 	if strings.Contains(u, "?") {
@@ -119,11 +121,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.wal.close()
 	if s.pin != nil {
 		s.pin.Close()
 	}
-	return s.db.Close()
+	err := s.db.Close()
+	if s.watching {
+		s.watching = false
+		releaseWALWatch(s.path)
+	}
+	return err
 }
 
 // DB returns the underlying database handle, for tests that need to break it.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -19,11 +21,16 @@ import (
 // copy first; like SQLite's own readers we trust it only when both copies
 // agree and it is initialized.
 //
-// The -shm file lives as long as a connection has the database open; the
-// store pins one connection for its whole life, so the mapping never goes
-// stale.
+// Two things keep the mapping sound. The -shm file lives as long as a
+// connection has the database open, and the store pins one connection for its
+// whole life. And SQLite locks the -shm file with POSIX advisory locks, which
+// belong to the process: closing any descriptor of the file drops all of the
+// process's locks on it, SQLite's included. So the descriptor behind the
+// mapping is shared by every store of the process on that file and closed
+// only after the last of them has closed its database.
 type walWatch struct {
-	mem []byte
+	path string
+	mem  []byte
 }
 
 // walHeaderSize is the size of one copy of the WAL-index header.
@@ -32,22 +39,59 @@ const walHeaderSize = 48
 // walToken is a snapshot of the WAL-index header.
 type walToken [walHeaderSize / 4]uint32
 
-// openWALWatch maps the first page of the database's -shm file.
+// sharedShm is one mapped -shm file and how many stores use it.
+type sharedShm struct {
+	f    *os.File
+	mem  []byte
+	refs int
+}
+
+// shmRegistry holds the process's mapped -shm files by path.
+type shmRegistry struct {
+	sync.Mutex
+	files map[string]*sharedShm
+}
+
+var shm shmRegistry
+
+// openWALWatch maps the first page of the database's -shm file, or shares
+// the mapping another store of the process already made.
 func openWALWatch(dbPath string) (*walWatch, error) {
-	f, err := os.Open(dbPath + "-shm")
+	path, err := filepath.Abs(dbPath + "-shm")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	shm.Lock()
+	defer shm.Unlock()
+	if s, ok := shm.files[path]; ok {
+		s.refs++
+		return &walWatch{path: path, mem: s.mem}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	mem, err := mmapReadOnly(f, os.Getpagesize())
-	if err != nil {
+	if err != nil || len(mem) < 2*walHeaderSize || uintptr(unsafe.Pointer(&mem[0]))%4 != 0 {
+		if err == nil {
+			munmap(mem)
+			err = errors.New("sqlite: unexpected -shm mapping")
+		}
+		// Closing f now would drop SQLite's locks: keep it with the others,
+		// unmapped, until the last store on this file closes.
+		shm.add(path, &sharedShm{f: f, refs: 1})
 		return nil, err
 	}
-	if len(mem) < 2*walHeaderSize || uintptr(unsafe.Pointer(&mem[0]))%4 != 0 {
-		munmap(mem)
-		return nil, errors.New("sqlite: unexpected -shm mapping")
+	shm.add(path, &sharedShm{f: f, mem: mem, refs: 1})
+	return &walWatch{path: path, mem: mem}, nil
+}
+
+// add registers a file; the caller holds the lock.
+func (r *shmRegistry) add(path string, s *sharedShm) {
+	if r.files == nil {
+		r.files = map[string]*sharedShm{}
 	}
-	return &walWatch{mem: mem}, nil
+	r.files[path] = s
 }
 
 // token returns the current header, or false when it is being written or not
@@ -70,10 +114,26 @@ func (w *walWatch) token() (walToken, bool) {
 	return a, true
 }
 
-// close unmaps the header.
-func (w *walWatch) close() {
-	if w != nil && w.mem != nil {
-		munmap(w.mem)
-		w.mem = nil
+// releaseWALWatch gives up the store's use of the -shm file of dbPath; the
+// last user unmaps it and closes its descriptor. Call it only after the
+// store's database is closed, so that no lock of the store is left to drop.
+func releaseWALWatch(dbPath string) {
+	path, err := filepath.Abs(dbPath + "-shm")
+	if err != nil {
+		return
 	}
+	shm.Lock()
+	defer shm.Unlock()
+	s, ok := shm.files[path]
+	if !ok {
+		return
+	}
+	if s.refs--; s.refs > 0 {
+		return
+	}
+	delete(shm.files, path)
+	if s.mem != nil {
+		munmap(s.mem)
+	}
+	s.f.Close()
 }

@@ -136,3 +136,52 @@ func TestCommitByAnotherProcessIsSeen(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentProcessesWithWatchedStore opens and closes several stores in
+// this process (sharing the -shm mapping) while writer processes come and go:
+// no lock of SQLite's may be lost, so every write and read succeeds.
+func TestConcurrentProcessesWithWatchedStore(t *testing.T) {
+	ctx := context.Background()
+	reader, writer, org := openPair(t)
+	var jobs []uuid.UUID
+	for i := 0; i < 12; i++ {
+		j, err := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j.ID)
+	}
+	errs := make(chan error, len(jobs))
+	for _, id := range jobs {
+		go func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), writerEnv+"="+reader.path+" "+id.String())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("writer process: %v %s", err, out)
+			}
+			errs <- err
+		}()
+	}
+	// Meanwhile stores of this process open and close on the same file.
+	for i := 0; i < 20; i++ {
+		s, err := Open(ctx, reader.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Job(ctx, org.ID, jobs[i%len(jobs)]); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	for range jobs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range jobs {
+		if got, err := reader.Job(ctx, org.ID, id); err != nil || got.Status != generated.JobStatusRunning {
+			t.Fatalf("job %s: %+v, %v; want running", id, got, err)
+		}
+	}
+}
