@@ -50,6 +50,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// pgconn's parse errors already redact the password.
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default, max(4, CPUs), queues a busy API server's lookups
+		// behind a handful of connections while each waits on the network.
+		cfg.MaxConns = DefaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
@@ -61,6 +66,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
+const DefaultMaxConns = 16
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
