@@ -104,6 +104,12 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	st, err := openStore(ctx, o.db)
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGINT or SIGTERM while starting (waiting for the database or
+			// another replica's migration): a clean stop, not a failure.
+			logger.Info("stopped before serving", slog.String("reason", ctx.Err().Error()))
+			return nil
+		}
 		return err
 	}
 	defer st.Close()
