@@ -137,15 +137,33 @@ func (o *jobOptions) newClient() (*client.Client, error) {
 	return client.New(opts...)
 }
 
-func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
+// jobRequest is what `job get` and `job wait` start from: a client, the job
+// named by the arguments, and a context bounded by --timeout.
+type jobRequest struct {
+	client *client.Client
+	typ    client.JobType
+	id     uuid.UUID
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// request builds the jobRequest of a command; jobArgs has checked args.
+func (o *jobOptions) request(cmd *cobra.Command, args []string) (*jobRequest, error) {
 	c, err := o.newClient()
 	if err != nil {
-		return withCode(exitUsage, err)
+		return nil, withCode(exitUsage, err)
 	}
-	typ, id := client.JobType(args[0]), uuid.MustParse(args[1])
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	defer cancel()
-	job, err := c.GetJob(ctx, typ, id)
+	return &jobRequest{client: c, typ: client.JobType(args[0]), id: uuid.MustParse(args[1]), ctx: ctx, cancel: cancel}, nil
+}
+
+func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
+	r, err := o.request(cmd, args)
+	if err != nil {
+		return err
+	}
+	defer r.cancel()
+	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -153,16 +171,14 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 }
 
 func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
-	c, err := o.newClient()
+	r, err := o.request(cmd, args)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return err
 	}
-	typ, id := client.JobType(args[0]), uuid.MustParse(args[1])
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	defer cancel()
+	defer r.cancel()
 	progress := newProgress(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()))
 	defer progress.stop()
-	job, err := c.Wait(ctx, typ, id, client.WithProgress(progress.update), client.WithPollInterval(o.minPoll, o.maxPoll))
+	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(progress.update), client.WithPollInterval(o.minPoll, o.maxPoll))
 	progress.stop()
 	var failed *client.JobFailedError
 	switch {
