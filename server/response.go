@@ -1,16 +1,13 @@
 package server
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 
-	"github.com/google/uuid"
-
 	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/internal/jobjson"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -67,49 +64,11 @@ func (r jobJSON) VisitGetJobResponse(w http.ResponseWriter) error {
 	return err
 }
 
-// appendJobEnvelope appends {"data": JobResponse} as encoding/json would write
-// generated.JobResponseEnvelope (fields in the same order, a final newline).
+// appendJobEnvelope appends {"data": JobResponse} for job, refusing a job
+// whose stored type or status is outside the contract.
 func appendJobEnvelope(b []byte, job store.Job) ([]byte, error) {
 	if !job.Type.Valid() || !job.Status.Valid() {
 		return b, fmt.Errorf("job %s: stored type %q or status %q is not in the contract", job.ID, job.Type, job.Status)
 	}
-	b = append(b, `{"data":{"error":`...)
-	if job.Error == "" {
-		b = append(b, "null"...)
-	} else {
-		quoted, err := json.Marshal(job.Error)
-		if err != nil {
-			return b, err
-		}
-		b = append(b, quoted...)
-	}
-	b = append(b, `,"job_id":"`...)
-	b = appendUUID(b, job.ID)
-	b = append(b, `","result":`...)
-	if len(job.Result) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, job.Result...)
-	}
-	b = append(b, `,"status":"`...)
-	b = append(b, job.Status...)
-	b = append(b, `","type":"`...)
-	b = append(b, job.Type...)
-	b = append(b, "\"}}\n"...)
-	return b, nil
-}
-
-// appendUUID appends the canonical form of id without allocating.
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	var buf [36]byte
-	hex.Encode(buf[0:8], id[0:4])
-	buf[8] = '-'
-	hex.Encode(buf[9:13], id[4:6])
-	buf[13] = '-'
-	hex.Encode(buf[14:18], id[6:8])
-	buf[18] = '-'
-	hex.Encode(buf[19:23], id[8:10])
-	buf[23] = '-'
-	hex.Encode(buf[24:], id[10:])
-	return append(b, buf[:]...)
+	return jobjson.Append(b, job.ID, string(job.Type), string(job.Status), job.Result, job.Error), nil
 }
