@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/polyjobs/polyjobs/generated"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
 
 // faultyStore breaks one method of a real store.
@@ -114,5 +116,47 @@ func TestRecoversWhenStoreReturns(t *testing.T) {
 	down.Store(false)
 	if r := req(); r.status != 200 {
 		t.Fatalf("first request after the outage: %d %s; want 200", r.status, r.body)
+	}
+}
+
+// TestLockedDatabaseDoesNotStallPolls holds a write transaction open on the
+// SQLite database from another connection, as a slow admin command or a
+// second process would: polls keep answering (WAL readers never wait for a
+// writer) with the last committed state, and see the change once committed.
+func TestLockedDatabaseDoesNotStallPolls(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := newEnv(t, s)
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+
+	other, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.DB().BeginTx(context.Background(), nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`UPDATE jobs SET status = 'done', finished_at = 1 WHERE id = ?`, job.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+		if r.status != 200 || r.json(t)["data"].(map[string]any)["status"] != "running" {
+			t.Fatalf("poll while the database is locked: %d %s; want 200 with the committed state", r.status, r.body)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+	if r.status != 200 || r.json(t)["data"].(map[string]any)["status"] != "done" {
+		t.Fatalf("poll after the commit: %d %s; want done", r.status, r.body)
 	}
 }
