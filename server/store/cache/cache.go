@@ -30,8 +30,8 @@ const (
 	DefaultKeyTTL         = 10 * time.Second
 	DefaultJobTTL         = time.Minute
 	DefaultMaxKeys        = 10_000
-	DefaultMaxJobs        = 20_000
-	DefaultMaxResultBytes = 16 << 10
+	DefaultMaxJobs        = 4096
+	DefaultMaxResultBytes = 4 << 10
 )
 
 // Config bounds the caches. Zero values take the defaults.
@@ -102,7 +102,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, e
 	if err != nil {
 		return store.Key{}, err
 	}
-	s.keys.put(hash, k, now.Add(s.cfg.KeyTTL))
+	s.keys.put(hash, k, now, now.Add(s.cfg.KeyTTL))
 	return k, nil
 }
 
@@ -127,7 +127,7 @@ func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error)
 	}
 	j, err := s.Store.Job(ctx, orgID, id)
 	if err == nil && j.Terminal() && len(j.Result) <= s.cfg.MaxResultBytes {
-		s.jobs.put(k, j, now.Add(s.cfg.JobTTL))
+		s.jobs.put(k, j, now, now.Add(s.cfg.JobTTL))
 	}
 	return j, err
 }

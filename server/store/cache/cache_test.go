@@ -195,3 +195,25 @@ func TestDisabledAndBounded(t *testing.T) {
 		t.Fatalf("%d cached jobs; want at most 50", jobs)
 	}
 }
+
+// TestExpiredEntriesAreSwept: a cache that is never full still forgets jobs
+// whose TTL passed, so memory follows the jobs polled within the TTL.
+func TestExpiredEntriesAreSwept(t *testing.T) {
+	ctx := context.Background()
+	c, _, clk, org := setup(t, cache.Config{JobTTL: time.Second})
+	for i := 0; i < 100; i++ {
+		j, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		c.Transition(ctx, j.ID, store.Finish(nil))
+		c.Job(ctx, org.ID, j.ID)
+	}
+	if _, jobs := c.Sizes(); jobs != 100 {
+		t.Fatalf("%d cached jobs; want 100", jobs)
+	}
+	clk.advance(time.Minute)
+	j, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	c.Transition(ctx, j.ID, store.Finish(nil))
+	c.Job(ctx, org.ID, j.ID)
+	if _, jobs := c.Sizes(); jobs != 1 {
+		t.Fatalf("%d cached jobs after the others expired; want 1", jobs)
+	}
+}

@@ -5,14 +5,19 @@ import (
 	"time"
 )
 
-// ttlMap is a bounded map whose entries expire. When full, it drops about a
-// tenth of its entries (map iteration order makes the choice arbitrary),
+// ttlMap is a bounded map whose entries expire. Expired entries are swept
+// out at most once per sweepEvery, on a put; when still full, it drops about
+// a tenth of its entries (map iteration order makes the choice arbitrary),
 // which bounds memory without the bookkeeping of an LRU list.
 type ttlMap[K comparable, V any] struct {
-	mu      sync.RWMutex
-	entries map[K]ttlEntry[V]
-	max     int
+	mu        sync.RWMutex
+	entries   map[K]ttlEntry[V]
+	max       int
+	lastSweep time.Time
 }
+
+// sweepEvery is how often a put may sweep expired entries.
+const sweepEvery = 10 * time.Second
 
 type ttlEntry[V any] struct {
 	value   V
@@ -36,9 +41,17 @@ func (m *ttlMap[K, V]) get(k K, now time.Time) (V, bool) {
 }
 
 // put stores v for k until expires.
-func (m *ttlMap[K, V]) put(k K, v V, expires time.Time) {
+func (m *ttlMap[K, V]) put(k K, v V, now, expires time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if now.Sub(m.lastSweep) >= sweepEvery {
+		m.lastSweep = now
+		for key, e := range m.entries {
+			if !now.Before(e.expires) {
+				delete(m.entries, key)
+			}
+		}
+	}
 	if len(m.entries) >= m.max {
 		drop := m.max/10 + 1
 		for key := range m.entries {

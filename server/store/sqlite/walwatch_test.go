@@ -81,6 +81,10 @@ func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
 	if n := reader.Reads(); n != 2 {
 		t.Fatalf("%d database reads after a commit; want 2", n)
 	}
+	// Jobs remembered under an older header are dropped.
+	if n := reader.Remembered(); n != 1 {
+		t.Fatalf("%d jobs remembered; want only the one read since the last commit", n)
+	}
 	// Another organization never gets the remembered job.
 	if _, err := reader.Job(ctx, uuid.New(), job.ID); err == nil {
 		t.Fatal("another organization got the job")
