@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec build run test test-short bench bench-load fuzz clean
+.PHONY: all generate check-generated lint-spec build run test test-short bench bench-load soak fuzz clean
 
 all: build
 
@@ -50,6 +50,14 @@ BENCH_LOAD_FLAGS ?=
 ##             (on a busy machine: make bench-load BENCH_LOAD_FLAGS='-nice -10')
 bench-load:
 	$(GO) run ./bench/cmd/loadbench -rounds 3 -duration 10s $(BENCH_LOAD_FLAGS)
+
+SOAK_DURATION ?= 5m
+SOAK_FLAGS    ?=
+
+## soak: open-loop load at 80 % of the measured capacity for SOAK_DURATION (default 5m) while jobs change;
+##       fails on any error or RSS not flat; writes bench/results/soak.{json,md} (SOAK_FLAGS='-db postgres')
+soak:
+	$(GO) run ./bench/cmd/soak -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
 ## fuzz: fuzz each request-surface target for FUZZTIME (default 30s); seeds live in server/testdata/fuzz
 fuzz:
