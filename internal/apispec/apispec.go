@@ -22,7 +22,7 @@ import (
 // Load returns a fresh copy of the embedded spec with its servers cleared, so
 // that routing matches requests on any host.
 func Load() (*openapi3.T, error) {
-	spec, err := generated.GetSwagger()
+	spec, err := generated.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded openapi spec: %w", err)
 	}

@@ -64,13 +64,6 @@ func (m *ttlMap[K, V]) put(k K, v V, now, expires time.Time) {
 	m.entries[k] = ttlEntry[V]{value: v, expires: expires}
 }
 
-// delete removes k.
-func (m *ttlMap[K, V]) delete(k K) {
-	m.mu.Lock()
-	delete(m.entries, k)
-	m.mu.Unlock()
-}
-
 // clear removes every entry.
 func (m *ttlMap[K, V]) clear() {
 	m.mu.Lock()
