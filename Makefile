@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec build run test test-short bench bench-load soak fuzz clean
+.PHONY: all generate check-generated lint-spec lint build run test test-short bench bench-load soak fuzz clean
 
 all: build
 
@@ -22,6 +22,11 @@ check-generated: generate
 ## lint-spec: lint openapi.yaml with spectral's oas ruleset
 lint-spec:
 	$(SPECTRAL) lint --fail-severity error openapi.yaml
+
+## lint: go vet and staticcheck (pinned)
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## build: build the polyjobs binary into bin/
 build:

@@ -2,16 +2,12 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // dbTimeout bounds creating or dropping a test database.
@@ -24,21 +20,15 @@ const dbTimeout = 30 * time.Second
 // failed drop fails t only on someone else's server, where it would leak.
 func createDatabase(t testing.TB, adminDSN string, alive func() bool) string {
 	t.Helper()
-	u, err := url.Parse(adminDSN)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("pgtest: %s must be a postgres:// URL", EnvDSN)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	name := "pgtest_" + hex.EncodeToString(b[:])
-	ident := pgx.Identifier{name}.Sanitize()
-
+	name := pgserver.UniqueName("pgtest_")
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()
-	// template0 can never have connections, which would make CREATE DATABASE
-	// fail; it is as empty as a database gets.
-	if err := adminExec(ctx, adminDSN, `CREATE DATABASE `+ident+` TEMPLATE template0`); err != nil {
-		t.Fatalf("pgtest: create database on %s: %v", u.Redacted(), err)
+	dsn, err := pgserver.CreateDatabase(ctx, adminDSN, name)
+	if errors.Is(err, pgserver.ErrNotURL) {
+		t.Fatalf("pgtest: %s must be a postgres:// URL", EnvDSN)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		if alive != nil && !alive() {
@@ -46,45 +36,14 @@ func createDatabase(t testing.TB, adminDSN string, alive func() bool) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 		defer cancel()
-		if err := dropDatabase(ctx, adminDSN, name); err != nil {
+		if err := pgserver.DropDatabase(ctx, adminDSN, name); err != nil {
 			if alive == nil {
+				u, _ := url.Parse(adminDSN)
 				t.Errorf("pgtest: drop database %s on %s: %v", name, u.Redacted(), err)
 			} else {
 				t.Logf("pgtest: drop database %s: %v", name, err)
 			}
 		}
 	})
-	db := *u
-	db.Path = "/" + name
-	db.RawPath = ""
-	return db.String()
-}
-
-// dropDatabase drops a test database, disconnecting whoever is still on it.
-func dropDatabase(ctx context.Context, adminDSN, name string) error {
-	ident := pgx.Identifier{name}.Sanitize()
-	err := adminExec(ctx, adminDSN, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`)
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "42601" { // syntax_error
-		return err
-	}
-	// Before PostgreSQL 13, no FORCE: disconnect the sessions first.
-	if err := adminExec(ctx, adminDSN, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+name+`'`); err != nil {
-		return err
-	}
-	return adminExec(ctx, adminDSN, `DROP DATABASE IF EXISTS `+ident)
-}
-
-// adminExec runs one statement on a connection of its own.
-func adminExec(ctx context.Context, dsn, sql string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	if err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
-	}
-	return nil
+	return dsn
 }

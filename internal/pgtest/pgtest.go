@@ -31,6 +31,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // Environment variables pgtest reads.
@@ -83,7 +85,7 @@ func DSN(t testing.TB) string {
 func sharedServer(t testing.TB) *Server {
 	t.Helper()
 	shared.once.Do(func() {
-		bin, err := findBinaries()
+		bin, err := pgserver.FindBinaries()
 		if err != nil {
 			shared.unavailable = err.Error()
 			return
@@ -91,7 +93,7 @@ func sharedServer(t testing.TB) *Server {
 		shared.srv, shared.err = newServer(bin)
 		if shared.err == nil && !mainUsed.Load() {
 			fmt.Fprintf(os.Stderr, "pgtest: TestMain does not call pgtest.Main: the PostgreSQL server of this test binary "+
-				"is stopped only when the process exits, and %s is left behind\n", shared.srv.dir)
+				"is stopped only when the process exits, and %s is left behind\n", shared.srv.dir())
 		}
 	})
 	if shared.unavailable != "" {

@@ -141,16 +141,3 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("with %s: skipped %q, failed %q", EnvRequire, f.skipped, f.failed)
 	}
 }
-
-func TestFindBinaries(t *testing.T) {
-	dir, err := findBinaries()
-	if err != nil {
-		t.Skipf("no PostgreSQL binaries: %v", err)
-	}
-	if !hasServer(dir) {
-		t.Fatalf("findBinaries = %s, which lacks initdb or postgres", dir)
-	}
-	if majorVersion("/usr/lib/postgresql/16/bin") != 16 || majorVersion("/usr/local/bin") != 0 {
-		t.Fatal("majorVersion")
-	}
-}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/polyjobs/polyjobs/bench/internal/fixture"
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // Names of the servers under test, in the order of each round.
@@ -29,7 +30,7 @@ const (
 type server struct {
 	name string
 	argv func(addr string) []string
-	env  []string // added to serverEnv()
+	env  []string // added to harness.ServerEnv()
 	fx   *fixture.Fixture
 	spec string // the load generator's prepared file for fx
 }
@@ -44,7 +45,7 @@ type bench struct {
 	loader  loader
 	servers []*server
 	skipped map[string]string
-	pg      *pgDatabase
+	pg      *harness.Postgres
 	mix     string
 	pinned  bool
 	pgVer   string // PostgreSQL's version, when measured
@@ -54,7 +55,7 @@ type bench struct {
 // newBench builds the binaries and seeds the databases. The returned bench,
 // even with an error, must be closed.
 func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 // close stops PostgreSQL and removes the temporary directory.
 func (b *bench) close() {
 	if b.pg != nil {
-		if err := b.pg.close(); err != nil {
+		if err := b.pg.Close(); err != nil {
 			fmt.Fprintf(b.log, "loadbench: PostgreSQL cleanup: %v\n", err)
 		}
 	}
@@ -178,8 +179,8 @@ func (b *bench) setUpPostgres(ctx context.Context, polyjobs string, argv func(st
 		return nil, nil
 	}
 	fmt.Fprintln(b.log, "starting PostgreSQL")
-	db, err := openPostgres(ctx, b.serverPlace())
-	if errors.Is(err, errNoPostgres) {
+	db, err := harness.OpenPostgres(ctx, "loadbench", b.serverPlace().wrap)
+	if errors.Is(err, harness.ErrNoPostgres) {
 		b.skipped[namePostgres] = err.Error()
 		fmt.Fprintf(b.log, "\n*** SKIPPING %s: %v ***\n\n", namePostgres, err)
 		return nil, nil
@@ -187,12 +188,12 @@ func (b *bench) setUpPostgres(ctx context.Context, polyjobs string, argv func(st
 	if err != nil {
 		return nil, err
 	}
-	b.pg, b.pgVer = db, db.version
-	fx, err := b.seed(ctx, polyjobs, "PostgreSQL", db.dsn)
+	b.pg, b.pgVer = db, db.Version
+	fx, err := b.seed(ctx, polyjobs, "PostgreSQL", db.DSN)
 	if err != nil {
 		return nil, err
 	}
-	return &server{name: namePostgres, fx: fx, argv: argv(db.dsn), env: polyjobsEnv}, nil
+	return &server{name: namePostgres, fx: fx, argv: argv(db.DSN), env: polyjobsEnv}, nil
 }
 
 // seed creates the jobs of one database, saying how long it took.
@@ -214,15 +215,3 @@ func (b *bench) seed(ctx context.Context, polyjobs, what, db string) (*fixture.F
 // it admits every request. An environment variable rather than --rate: a
 // polyjobs without the flag ignores it. -serve-flags overrides it.
 var polyjobsEnv = []string{"POLYJOBS_RATE=1000000"}
-
-// serverEnv is the environment of the servers and admin commands: ours
-// without POLYJOBS_* variables, so that only the harness configures them.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POLYJOBS_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}

@@ -4,12 +4,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // binaries are the freshly built programs.
@@ -29,10 +27,8 @@ func (b *bench) build(ctx context.Context) (binaries, error) {
 	}
 	for out, pkg := range pkgs {
 		fmt.Fprintf(b.log, "building %s\n", pkg)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-		cmd.Dir = b.root
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return bins, fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
+		if err := harness.Build(ctx, b.root, pkg, out); err != nil {
+			return bins, err
 		}
 	}
 	return bins, nil
@@ -53,24 +49,4 @@ func (b *bench) chooseLoader(ctx context.Context) error {
 	}
 	b.loader = &goLoader{connections: b.o.connections, place: b.loadPlace()}
 	return nil
-}
-
-// repoRoot finds the module root of github.com/polyjobs/polyjobs from the
-// working directory upwards.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/polyjobs/polyjobs\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from within the polyjobs repository (no go.mod of github.com/polyjobs/polyjobs found upwards)")
-		}
-		dir = parent
-	}
 }

@@ -12,16 +12,6 @@ import (
 	"github.com/polyjobs/polyjobs/bench/internal/fixture"
 )
 
-func TestParseVmHWM(t *testing.T) {
-	status := "Name:\tpolyjobs\nVmPeak:\t  1234 kB\nVmHWM:\t   20480 kB\nVmRSS:\t 1000 kB\n"
-	if got, err := parseVmHWM([]byte(status)); err != nil || got != 20<<20 {
-		t.Fatalf("parseVmHWM = %d, %v; want %d", got, err, 20<<20)
-	}
-	if _, err := parseVmHWM([]byte("Name:\tx\n")); err == nil {
-		t.Fatal("parseVmHWM without VmHWM: no error")
-	}
-}
-
 func TestParseSummary(t *testing.T) {
 	out := []byte("Running 10s test @ http://127.0.0.1:1\n" + resultMarker +
 		`{"requests":200000,"duration_us":10000000,"bytes":1,"connect":1,"read":2,"write":3,"status":4,"timeout":5,"p50_us":1500.5,"p99_us":4000,"max_us":9000}` + "\n")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // measure runs the interleaved rounds, printing each round's table on w, and
@@ -39,20 +41,20 @@ func (b *bench) measure(ctx context.Context, w io.Writer) (*results, error) {
 // and stops it.
 func (b *bench) measureOne(ctx context.Context, r int, s *server) (m measurement, err error) {
 	m.Server = s.name
-	port, err := freePort()
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return m, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	base := "http://" + addr
 	logPath := filepath.Join(b.tmp, fmt.Sprintf("%s-round%d.log", s.name, r))
-	env := append(serverEnv(), s.env...)
-	p, err := startProcess(procSpec{name: s.name, argv: s.argv(addr), env: env, place: b.serverPlace(), logPath: logPath})
+	env := append(harness.ServerEnv(), s.env...)
+	p, err := startProcess(s.name, s.argv(addr), env, b.serverPlace(), logPath)
 	if err != nil {
 		return m, err
 	}
 	defer func() {
-		if serr := p.stop(); serr != nil && err == nil {
+		if serr := p.Stop(); serr != nil && err == nil {
 			err = serr
 		}
 		if err == nil && !b.o.keep {
@@ -75,13 +77,15 @@ func (b *bench) measureOne(ctx context.Context, r int, s *server) (m measurement
 	if m.loadResult, err = b.loader.run(ctx, s.spec, base, b.o.duration); err != nil {
 		return m, fmt.Errorf("%s: %w", s.name, err)
 	}
-	if m.PeakRSSBytes, err = p.peakRSS(); err != nil {
+	mem, err := p.Memory()
+	if err != nil {
 		return m, err
 	}
+	m.PeakRSSBytes = mem.HWM
 	if m.failed() {
 		m.ErrorSample = sample(ctx, base, s.fx)
 	}
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		return m, err
 	}
 	fmt.Fprintf(b.log, "  %.0f req/s, p99 %.2f ms, peak RSS %.1f MiB%s\n", m.RPS, m.P99MS, mib(m.PeakRSSBytes), errorNote(m))

@@ -3,18 +3,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/bench/internal/fixture"
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // doneResult is the result of every done job: a small signed URL, like a log
@@ -55,10 +53,10 @@ const seedParallel = 4
 // seed creates, with `polyjobs admin` on the database db, an organization, a
 // user key and n jobs moved to their statuses, and returns them as a fixture.
 func seed(ctx context.Context, polyjobs, db string, n int) (*fixture.Fixture, error) {
-	if _, err := runAdmin(ctx, polyjobs, db, "org", "create", "loadbench"); err != nil {
+	if _, err := harness.RunAdmin(ctx, polyjobs, db, "org", "create", "loadbench"); err != nil {
 		return nil, err
 	}
-	key, err := runAdmin(ctx, polyjobs, db, "key", "create", "--org", "loadbench", "--kind", "user")
+	key, err := harness.RunAdmin(ctx, polyjobs, db, "key", "create", "--org", "loadbench", "--kind", "user")
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +82,7 @@ func seed(ctx context.Context, polyjobs, db string, n int) (*fixture.Fixture, er
 // seedJob creates the i-th job and moves it to its status.
 func seedJob(ctx context.Context, polyjobs, db string, i int) (fixture.Job, error) {
 	typ, status := jobMix(i)
-	out, err := runAdmin(ctx, polyjobs, db, "job", "create", "--org", "loadbench", "--type", typ)
+	out, err := harness.RunAdmin(ctx, polyjobs, db, "job", "create", "--org", "loadbench", "--type", typ)
 	if err != nil {
 		return fixture.Job{}, err
 	}
@@ -94,27 +92,15 @@ func seedJob(ctx context.Context, polyjobs, db string, i int) (fixture.Job, erro
 	}
 	job := fixture.Job{ID: id, Type: typ, Status: status}
 	if status == "running" || status == "done" {
-		if _, err := runAdmin(ctx, polyjobs, db, "job", "start", out); err != nil {
+		if _, err := harness.RunAdmin(ctx, polyjobs, db, "job", "start", out); err != nil {
 			return job, err
 		}
 	}
 	if status == "done" {
-		if _, err := runAdmin(ctx, polyjobs, db, "job", "finish", out, "--result", doneResult); err != nil {
+		if _, err := harness.RunAdmin(ctx, polyjobs, db, "job", "finish", out, "--result", doneResult); err != nil {
 			return job, err
 		}
 		job.Result = json.RawMessage(doneResult)
 	}
 	return job, nil
-}
-
-// runAdmin runs `polyjobs admin --db db args...` and returns its stdout, trimmed.
-func runAdmin(ctx context.Context, polyjobs, db string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, polyjobs, append([]string{"admin", "--db", db}, args...)...)
-	cmd.Env = serverEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("polyjobs admin %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
 }

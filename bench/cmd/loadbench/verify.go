@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/polyjobs/polyjobs/bench/internal/fixture"
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // readyTimeout bounds how long a server may take to answer its first request.
@@ -21,12 +22,12 @@ var checkClient = &http.Client{Timeout: 5 * time.Second}
 
 // waitReady waits until the server of p answers its first job, failing early
 // when p exits (a busy port, a bad flag, a database it cannot open).
-func waitReady(ctx context.Context, p *process, baseURL string, fx *fixture.Fixture) error {
+func waitReady(ctx context.Context, p *harness.Process, baseURL string, fx *fixture.Fixture) error {
 	deadline := time.Now().Add(readyTimeout)
 	var lastErr error
 	for {
-		if !p.running() {
-			return p.exitedError()
+		if !p.Running() {
+			return p.ExitedError()
 		}
 		_, _, err := get(ctx, baseURL, fx.Key, fx.Jobs[0])
 		if err == nil {
@@ -34,7 +35,7 @@ func waitReady(ctx context.Context, p *process, baseURL string, fx *fixture.Fixt
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer within %v: %w; the end of its log:\n%s", p.name, readyTimeout, lastErr, p.logTail(20))
+			return fmt.Errorf("%s did not answer within %v: %w; the end of its output:\n%s", p.Name, readyTimeout, lastErr, p.Tail())
 		}
 		select {
 		case <-ctx.Done():

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // fakeServer answers like polyjobs for the jobs of p, or with status when it
@@ -102,7 +104,7 @@ func TestClosedLoopCountsEveryNon200(t *testing.T) {
 }
 
 func TestSocketErrorsAreCounted(t *testing.T) {
-	ports, err := freePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // options are the command-line flags.
@@ -95,7 +97,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "measured soak, after the warm-up")
 	fs.DurationVar(&o.warmup, "warmup", 30*time.Second, "warm-up before the soak: a ramp to the target rate, then the rate held (0: none)")
 	fs.DurationVar(&o.capacity, "capacity", 10*time.Second, "closed-loop capacity measurement")
-	fs.StringVar(&o.db, "db", "sqlite", "database: sqlite or postgres (a throwaway server, or a database on $"+envPostgres+")")
+	fs.StringVar(&o.db, "db", "sqlite", "database: sqlite or postgres (a throwaway server, or a database on $"+harness.EnvPostgres+")")
 	fs.IntVar(&o.connections, "connections", 64, "keep-alive connections, for the capacity run and the soak")
 	fs.Float64Var(&o.load, "load", 0.8, "target rate as a fraction of the measured capacity")
 	fs.Float64Var(&o.rate, "rate", 0, "target rate in requests per second; skips the capacity run (0: measure)")

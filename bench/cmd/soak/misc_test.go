@@ -41,19 +41,6 @@ func TestLogTail(t *testing.T) {
 	}
 }
 
-func TestStatusKB(t *testing.T) {
-	status := []byte("Name:\tpolyjobs\nVmHWM:\t   30124 kB\nVmRSS:\t   27000 kB\n")
-	if v, err := statusKB(status, "VmRSS"); err != nil || v != 27000<<10 {
-		t.Fatalf("VmRSS = %d, %v", v, err)
-	}
-	if v, err := statusKB(status, "VmHWM"); err != nil || v != 30124<<10 {
-		t.Fatalf("VmHWM = %d, %v", v, err)
-	}
-	if _, err := statusKB(status, "VmSwap"); err == nil {
-		t.Fatal("a missing field must be an error")
-	}
-}
-
 func TestMetricValue(t *testing.T) {
 	exp := []byte("# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 17\n" +
 		"go_goroutines_total{x=\"y\"} 3\ngo_memstats_heap_inuse_bytes 6.111232e+06\n")

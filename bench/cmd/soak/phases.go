@@ -18,14 +18,14 @@ func (s *soak) measureCapacity(ctx context.Context) (*capacity, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	tl := newTimeline(time.Now().Add(100*time.Millisecond), capacityLead, s.o.capacity, s.o.capacity)
 	errs := &tally{}
 	newGenerator(srv.api, s.key, s.pool, tl, errs, s.o.timeout).run(ctx, s.o.connections, schedule{})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := srv.stop(); err != nil {
+	if err := srv.Stop(); err != nil {
 		return nil, err
 	}
 	if n := errs.total(); n > 0 {
@@ -51,13 +51,13 @@ func (s *soak) soakAt(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-srv.exited:
-			cancel(fmt.Errorf("%w: %w", errServerExited, srv.exitedError()))
+		case <-srv.Exited():
+			cancel(fmt.Errorf("%w: %w", errServerExited, srv.ExitedError()))
 		case <-runCtx.Done():
 		}
 	}()
@@ -101,7 +101,7 @@ func (s *soak) soakAt(ctx context.Context, r *report) error {
 		r.Reasons = append(r.Reasons, "final check: "+err.Error())
 	}
 	r.FinalCheckJobs = n
-	if err := srv.stop(); err != nil {
+	if err := srv.Stop(); err != nil {
 		r.Reasons = append(r.Reasons, "the server did not stop cleanly: "+err.Error())
 	}
 	fillLoad(r, tl, errs, gen)

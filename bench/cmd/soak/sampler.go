@@ -53,21 +53,21 @@ func (m *memSampler) run(ctx context.Context, loadDone <-chan struct{}) error {
 
 // take records one sample and prints the progress so far.
 func (m *memSampler) take(ctx context.Context, label string, start time.Time) error {
-	mem, err := m.srv.memory()
+	mem, err := m.srv.Memory()
 	if err != nil {
 		return err
 	}
 	s := memSample{Label: label, AtS: time.Since(start).Round(time.Millisecond).Seconds(),
-		RSSBytes: mem.rss, AnonBytes: mem.anon, FileBytes: mem.file}
+		RSSBytes: mem.RSS, AnonBytes: mem.Anon, FileBytes: mem.File}
 	g, err := m.srv.runtimeMetrics(ctx)
 	if err != nil && !m.metricsFail {
 		m.metricsFail = true
 		fmt.Fprintf(m.log, "  (cannot read the server's /metrics: %v)\n", err)
 	}
 	s.Goroutines, s.HeapInuseBytes, s.GoHeldBytes = g.goroutines, g.heapInuse, g.held
-	m.samples, m.peak = append(m.samples, s), mem.hwm
+	m.samples, m.peak = append(m.samples, s), mem.HWM
 	fmt.Fprintf(m.log, "  [%s] VmRSS %s (anon %s, file %s), Go holds %s (heap in use %s), %d goroutines; %d requests, %d errors\n",
-		label, mibString(mem.rss), mibString(mem.anon), mibString(mem.file), mibString(g.held), mibString(g.heapInuse), g.goroutines,
+		label, mibString(mem.RSS), mibString(mem.Anon), mibString(mem.File), mibString(g.held), mibString(g.heapInuse), g.goroutines,
 		m.tl.attempts(), m.errs.total())
 	return nil
 }

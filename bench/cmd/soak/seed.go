@@ -3,17 +3,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/bench/internal/fixture"
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -28,7 +26,7 @@ const storeTimeout = 10 * time.Second
 // createTenant creates the organization and a user key with `polyjobs admin`,
 // as an operator would, and returns the organization's id and the key.
 func createTenant(ctx context.Context, polyjobs, db string) (uuid.UUID, string, error) {
-	out, err := runAdmin(ctx, polyjobs, db, "org", "create", orgName)
+	out, err := harness.RunAdmin(ctx, polyjobs, db, "org", "create", orgName)
 	if err != nil {
 		return uuid.Nil, "", err
 	}
@@ -36,23 +34,11 @@ func createTenant(ctx context.Context, polyjobs, db string) (uuid.UUID, string, 
 	if err != nil {
 		return uuid.Nil, "", fmt.Errorf("polyjobs admin org create printed %q, not an organization id", out)
 	}
-	key, err := runAdmin(ctx, polyjobs, db, "key", "create", "--org", orgName, "--kind", "user")
+	key, err := harness.RunAdmin(ctx, polyjobs, db, "key", "create", "--org", orgName, "--kind", "user")
 	if err != nil {
 		return uuid.Nil, "", err
 	}
 	return org, key, nil
-}
-
-// runAdmin runs `polyjobs admin --db db args...` and returns its stdout, trimmed.
-func runAdmin(ctx context.Context, polyjobs, db string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, polyjobs, append([]string{"admin", "--db", db}, args...)...)
-	cmd.Env = serverEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("polyjobs admin %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
 }
 
 // openStore opens the database the server uses, in this process: a second

@@ -8,11 +8,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 )
 
 // readyTimeout bounds how long a server may take to become ready.
@@ -26,9 +27,10 @@ var polyjobsEnv = []string{"POLYJOBS_RATE=1000000"}
 
 // server is a running `polyjobs serve`.
 type server struct {
-	*process
-	api   string // host:port of the API listener
-	admin string // host:port of the admin listener
+	*harness.Process
+	out   *logTail // its output
+	api   string   // host:port of the API listener
+	admin string   // host:port of the admin listener
 }
 
 // baseURL is the API's URL.
@@ -38,22 +40,22 @@ func (s *server) baseURL() string { return "http://" + s.api }
 // a bounded tail), waits until it is ready and checks that every job of p
 // answers exactly.
 func startServer(ctx context.Context, name, polyjobs, db, key string, p *pool) (*server, error) {
-	ports, err := freePorts(2)
+	ports, err := harness.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), admin: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	s := &server{out: &logTail{}, api: fmt.Sprintf("127.0.0.1:%d", ports[0]), admin: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 	argv := []string{polyjobs, "serve", "--addr", s.api, "--admin-addr", s.admin, "--db", db,
 		"--log-format", "json", "--log-level", "info"}
-	if s.process, err = startProcess(name, argv, append(serverEnv(), polyjobsEnv...), nil, syscall.SIGTERM); err != nil {
+	if s.Process, err = startProcess(name, argv, append(harness.ServerEnv(), polyjobsEnv...), s.out); err != nil {
 		return nil, err
 	}
 	if err := s.waitReady(ctx, key, p.all()[0]); err != nil {
-		_ = s.stop()
+		_ = s.Stop()
 		return nil, err
 	}
 	if _, err := verifyAll(ctx, s.baseURL(), key, p.all()); err != nil {
-		_ = s.stop()
+		_ = s.Stop()
 		return nil, fmt.Errorf("%s answers wrongly before any load: %w", name, err)
 	}
 	return s, nil
@@ -65,15 +67,15 @@ func startServer(ctx context.Context, name, polyjobs, db, key string, p *pool) (
 func (s *server) waitReady(ctx context.Context, key string, j *job) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		if !s.running() {
-			return s.exitedError()
+		if !s.Running() {
+			return s.ExitedError()
 		}
 		err := s.probe(ctx, key, j)
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %v: %w; the end of its output:\n%s", s.name, readyTimeout, err, s.out.tail())
+			return fmt.Errorf("%s not ready within %v: %w; the end of its output:\n%s", s.Name, readyTimeout, err, s.out.tail())
 		}
 		select {
 		case <-ctx.Done():
@@ -151,14 +153,12 @@ func metricValue(exposition []byte, name string) (int64, error) {
 	return 0, fmt.Errorf("no metric %s in /metrics", name)
 }
 
-// serverEnv is the environment of the servers and admin commands: ours
-// without POLYJOBS_* variables, so that only the soak configures them.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POLYJOBS_") {
-			env = append(env, kv)
-		}
-	}
-	return env
+// startProcess starts argv with env, its output going to out; SIGTERM stops
+// it, and the kernel sends it too should the soak die first.
+func startProcess(name string, argv, env []string, out *logTail) (*harness.Process, error) {
+	// A process group of its own: a Ctrl-C at the terminal reaches the soak
+	// alone, which then stops its children in order (the server before the
+	// database).
+	return harness.Start(harness.Spec{Name: name, Argv: argv, Env: env, Output: out, Tail: out.tail,
+		StopSignal: syscall.SIGTERM, Setpgid: true})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/polyjobs/polyjobs/bench/internal/harness"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -25,7 +26,7 @@ type soak struct {
 	tmp      string // the binary and the SQLite database; removed by close unless -keep
 	polyjobs string // the binary
 	db       string // --db of the server and the admin commands
-	pg       *pgDatabase
+	pg       *harness.Postgres
 	st       store.Store // the database, opened in this process
 	org      uuid.UUID
 	key      string
@@ -61,7 +62,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 // setUp builds polyjobs, creates the database and seeds it.
 func (s *soak) setUp(ctx context.Context) error {
 	var err error
-	if s.root, err = repoRoot(); err != nil {
+	if s.root, err = harness.RepoRoot(); err != nil {
 		return err
 	}
 	if s.tmp, err = os.MkdirTemp("", "soak-"); err != nil {
@@ -70,16 +71,16 @@ func (s *soak) setUp(ctx context.Context) error {
 	s.busy = warnIfBusy(s.log)
 	s.polyjobs = filepath.Join(s.tmp, "polyjobs")
 	fmt.Fprintln(s.log, "building ./cmd/polyjobs")
-	if err := build(ctx, s.root, s.polyjobs); err != nil {
+	if err := harness.Build(ctx, s.root, "./cmd/polyjobs", s.polyjobs); err != nil {
 		return err
 	}
 	s.db = filepath.Join(s.tmp, "soak.db")
 	if s.o.db == "postgres" {
 		fmt.Fprintln(s.log, "starting PostgreSQL")
-		if s.pg, err = openPostgres(ctx); err != nil {
-			return err
+		if s.pg, err = harness.OpenPostgres(ctx, "soak", nil); err != nil {
+			return fmt.Errorf("-db postgres: %w", err)
 		}
-		s.db = s.pg.dsn
+		s.db = s.pg.DSN
 	}
 	if s.org, s.key, err = createTenant(ctx, s.polyjobs, s.db); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (s *soak) close() {
 		s.st.Close()
 	}
 	if s.pg != nil {
-		if err := s.pg.close(); err != nil {
+		if err := s.pg.Close(); err != nil {
 			fmt.Fprintf(s.log, "soak: PostgreSQL cleanup: %v\n", err)
 		}
 	}
@@ -134,7 +135,7 @@ func (s *soak) measure(ctx context.Context) (*report, error) {
 	if err := s.soakAt(ctx, r); err != nil {
 		return nil, err
 	}
-	r.Machine.LoadAvgEnd, _ = loadAverage()
+	r.Machine.LoadAvgEnd, _ = harness.LoadAverage()
 	r.judge()
 	return r, nil
 }
@@ -158,7 +159,7 @@ func (s *soak) newReport() *report {
 		r.Settings.LoadFraction, r.Settings.CapacityS = s.o.load, s.o.capacity.Seconds()
 	}
 	if s.pg != nil {
-		r.Machine.Postgres = s.pg.version
+		r.Machine.Postgres = s.pg.Version
 	}
 	if s.busy != "" {
 		r.Warnings = append(r.Warnings, s.busy)

@@ -101,7 +101,7 @@ func TestJobBody(t *testing.T) {
 func TestPool(t *testing.T) {
 	a, b := newJob(uuid.New(), "exportlogs", false, rankCreated), newJob(uuid.New(), "samplemodel", false, rankTerminal)
 	p := newPool([]*job{a})
-	if p.next() != a || p.next() != a {
+	if first, second := p.next(), p.next(); first != a || second != a {
 		t.Fatal("a pool of one rotates over that one")
 	}
 	p.add(b)
