@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/polyjobs/polyjobs/generated"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -20,15 +19,11 @@ const selectJob = `SELECT ` + jobColumns + ` FROM jobs`
 
 // CreateJob creates a job of the given type in the created state.
 func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
-	if !typ.Valid() {
-		return store.Job{}, fmt.Errorf("create job: %w: unknown job type %q", store.ErrInvalid, typ)
-	}
-	id, err := uuid.NewV7()
+	job, err := store.NewJob(orgID, typ)
 	if err != nil {
-		return store.Job{}, fmt.Errorf("create job: %w", err)
+		return store.Job{}, err
 	}
-	t := now()
-	job := store.Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}
+	t := job.CreatedAt
 	_, err = s.pool.Exec(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		job.ID, job.OrgID, string(job.Type), string(job.Status), t, t)
 	if hasCode(err, codeForeignKeyViolation) {
@@ -94,7 +89,7 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 	if err := t.Validate(); err != nil {
 		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
-	at := now()
+	at := store.Now()
 	var finished, result, errMsg any
 	if store.IsTerminal(t.To) {
 		finished = at

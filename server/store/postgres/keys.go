@@ -15,14 +15,10 @@ const selectKey = `SELECT id, org_id, kind, hash, created_at, revoked_at FROM ap
 
 // CreateKey stores a new key of an organization by its hash.
 func (s *Store) CreateKey(ctx context.Context, orgID uuid.UUID, kind store.KeyKind, hash store.KeyHash) (store.Key, error) {
-	if !kind.Valid() {
-		return store.Key{}, fmt.Errorf("create key: %w: unknown kind %q", store.ErrInvalid, kind)
-	}
-	id, err := uuid.NewV7()
+	key, err := store.NewKey(orgID, kind, hash)
 	if err != nil {
-		return store.Key{}, fmt.Errorf("create key: %w", err)
+		return store.Key{}, err
 	}
-	key := store.Key{ID: id, OrgID: orgID, Kind: kind, Hash: hash, CreatedAt: now()}
 	_, err = s.pool.Exec(ctx, `INSERT INTO api_keys (id, org_id, kind, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		key.ID, key.OrgID, string(key.Kind), key.Hash[:], key.CreatedAt)
 	switch {
@@ -47,7 +43,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, e
 
 // RevokeKey marks a key revoked, keeping the first revocation time.
 func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, now(), id)
+	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, store.Now(), id)
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}

@@ -84,7 +84,7 @@ func apply(ctx context.Context, conn *pgx.Conn, version int64, body string) erro
 		if _, err := tx.Exec(ctx, body); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, now())
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, time.Now().UTC())
 		return err
 	})
 }

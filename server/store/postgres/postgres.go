@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -99,7 +98,6 @@ func redact(dsn string) string {
 }
 
 // now is the current time truncated to what timestamptz stores.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // notFound maps pgx.ErrNoRows to store.ErrNotFound with context.
 func notFound(err error, what string) error {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -18,15 +17,11 @@ const selectJob = `SELECT id, org_id, type, status, result, error, created_at, u
 
 // CreateJob creates a job of the given type in the created state.
 func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
-	if !typ.Valid() {
-		return store.Job{}, fmt.Errorf("create job: %w: unknown job type %q", store.ErrInvalid, typ)
-	}
-	id, err := uuid.NewV7()
+	job, err := store.NewJob(orgID, typ)
 	if err != nil {
-		return store.Job{}, fmt.Errorf("create job: %w", err)
+		return store.Job{}, err
 	}
-	t := now()
-	job := store.Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}
+	t := job.CreatedAt
 	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		job.ID.String(), job.OrgID.String(), string(job.Type), string(job.Status), micros(t), micros(t))
 	if isConstraint(err, constraintForeignKey) {
@@ -112,7 +107,7 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
 	from := t.AllowedFrom()
-	at := micros(now())
+	at := micros(store.Now())
 	var finished, result, errMsg any
 	if store.IsTerminal(t.To) {
 		finished = at

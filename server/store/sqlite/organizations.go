@@ -12,15 +12,11 @@ import (
 
 // CreateOrganization creates an organization with a unique, non-empty name.
 func (s *Store) CreateOrganization(ctx context.Context, name string) (store.Organization, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return store.Organization{}, fmt.Errorf("create organization: %w: name is empty", store.ErrInvalid)
-	}
-	id, err := uuid.NewV7()
+	org, err := store.NewOrganization(name)
 	if err != nil {
-		return store.Organization{}, fmt.Errorf("create organization: %w", err)
+		return store.Organization{}, err
 	}
-	org := store.Organization{ID: id, Name: name, CreatedAt: now()}
+	name = org.Name
 	_, err = s.db.ExecContext(ctx, `INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)`,
 		org.ID.String(), org.Name, micros(org.CreatedAt))
 	if isConstraint(err, constraintUnique) {

@@ -142,7 +142,6 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
 // now is the current time truncated to what the schema stores.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound with context.
 func notFound(err error, what string) error {

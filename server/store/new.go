@@ -1,0 +1,56 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/generated"
+)
+
+// The constructors below hold the rules every implementation applies before
+// it inserts a row, so that the implementations hold only SQL.
+
+// Now is the current time as stores keep it: UTC, to the microsecond.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// NewOrganization returns the organization to insert for name: trimmed,
+// non-empty, with a new time-ordered (v7) id.
+func NewOrganization(name string) (Organization, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Organization{}, fmt.Errorf("create organization: %w: name is empty", ErrInvalid)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Organization{}, fmt.Errorf("create organization: %w", err)
+	}
+	return Organization{ID: id, Name: name, CreatedAt: Now()}, nil
+}
+
+// NewKey returns the key to insert for an organization, by its hash.
+func NewKey(orgID uuid.UUID, kind KeyKind, hash KeyHash) (Key, error) {
+	if !kind.Valid() {
+		return Key{}, fmt.Errorf("create key: %w: unknown kind %q", ErrInvalid, kind)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Key{}, fmt.Errorf("create key: %w", err)
+	}
+	return Key{ID: id, OrgID: orgID, Kind: kind, Hash: hash, CreatedAt: Now()}, nil
+}
+
+// NewJob returns the job to insert: of a known type, in the created state.
+func NewJob(orgID uuid.UUID, typ JobType) (Job, error) {
+	if !typ.Valid() {
+		return Job{}, fmt.Errorf("create job: %w: unknown job type %q", ErrInvalid, typ)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
+	t := Now()
+	return Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}, nil
+}
