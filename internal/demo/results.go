@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -54,8 +55,11 @@ func Result(typ store.JobType, id uuid.UUID) json.RawMessage {
 	default:
 		return nil
 	}
-	data, _ := json.Marshal(v) // maps and slices of plain values always marshal
-	return data
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep signed URLs readable: & not \u0026
+	_ = enc.Encode(v)        // maps and slices of plain values always encode
+	return bytes.TrimSpace(buf.Bytes())
 }
 
 // failures are realistic failure messages.
