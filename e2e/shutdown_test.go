@@ -1,0 +1,101 @@
+package e2e_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSIGTERMUnderLoad stops a replica on SQLite with SIGTERM while eight
+// keep-alive clients poll it as fast as they can: the process exits 0 within
+// its grace period, every response it sent is a 200, and the only client
+// errors are the refused or closed connections of after the shutdown began.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	t.Parallel()
+	dsn := filepath.Join(t.TempDir(), "shutdown.db")
+	tn := newTenant(t, dsn, "acme")
+	job := admin(t, dsn, "job", "create", "--org", "acme", "--type", "exportlogs")
+	admin(t, dsn, "job", "start", job)
+	r := startReplica(t, "shutdown", dsn, "--shutdown-grace", "5s", "--rate", "-1")
+
+	var (
+		ok, other  atomic.Int64
+		mu         sync.Mutex
+		unexpected []error
+		stopping   atomic.Bool
+		wg         sync.WaitGroup
+		done       = make(chan struct{})
+		url        = fmt.Sprintf("%s/api/jobs/exportlogs/%s", r.apiURL, job)
+	)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{}}
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				tn.bearer().apply(req)
+				resp, err := client.Do(req)
+				if err != nil {
+					if !stopping.Load() || !shutdownError(err) {
+						mu.Lock()
+						unexpected = append(unexpected, err)
+						mu.Unlock()
+					}
+					if stopping.Load() {
+						time.Sleep(10 * time.Millisecond)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok.Add(1)
+				} else {
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	before := ok.Load()
+	stopping.Store(true)
+	start := time.Now()
+	r.stop(t) // SIGTERM, then requires exit code 0 and the "stopped" log line
+	took := time.Since(start)
+	close(done)
+	wg.Wait()
+
+	if before == 0 {
+		t.Fatal("no request succeeded before the shutdown: the load never ran")
+	}
+	if other.Load() != 0 {
+		t.Fatalf("%d responses were not 200", other.Load())
+	}
+	if len(unexpected) > 0 {
+		t.Fatalf("%d requests failed unexpectedly, first: %v", len(unexpected), unexpected[0])
+	}
+	if took > 5*time.Second+2*time.Second {
+		t.Fatalf("the replica took %v to stop; its grace period is 5s", took)
+	}
+	t.Logf("%d requests answered 200 (%d before SIGTERM); stopped in %v", ok.Load(), before, took)
+}
+
+// shutdownError reports whether err is what a client sees from a server that
+// has stopped accepting: a refused connection, or a kept-alive one closed.
+func shutdownError(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
