@@ -16,6 +16,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"strings"
+	"unsafe"
 
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -57,7 +58,7 @@ func New(kind store.KeyKind) (secret string, hash store.KeyHash, err error) {
 
 // Hash returns the SHA-256 digest under which a key is stored.
 func Hash(secret string) store.KeyHash {
-	return sha256.Sum256([]byte(secret))
+	return sha256.Sum256(readOnly(secret))
 }
 
 // Parse checks that secret is a well-formed key and returns its kind. It does
@@ -76,7 +77,7 @@ func Parse(secret string) (store.KeyKind, error) {
 		return "", ErrMalformed
 	}
 	var raw [secretBytes + checkBytes + 1]byte
-	n, err := encoding.Decode(raw[:], []byte(secret[len(UserPrefix):]))
+	n, err := encoding.Decode(raw[:], readOnly(secret[len(UserPrefix):]))
 	if err != nil || n != secretBytes+checkBytes {
 		return "", ErrMalformed
 	}
@@ -94,4 +95,11 @@ func prefixOf(kind store.KeyKind) (string, error) {
 		return OrgPrefix, nil
 	}
 	return "", errors.New("apikey: unknown key kind " + string(kind))
+}
+
+// readOnly returns the bytes of s without copying them, for functions that
+// only read their input (hashing, decoding). Every request authenticates, so
+// this spares two allocations on the hot path. The bytes must not be written.
+func readOnly(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
