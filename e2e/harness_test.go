@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
 )
 
@@ -256,11 +256,11 @@ func launchReplica(bin, name, dsn string, flags []string) (*replica, error) {
 }
 
 func launchOnce(bin, name, dsn string, flags []string) (*replica, error) {
-	apiPort, err := freePort()
+	apiPort, err := pgserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := freePort()
+	adminPort, err := pgserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -299,16 +299,6 @@ func launchOnce(bin, name, dsn string, flags []string) (*replica, error) {
 		return r, fmt.Errorf("%s: %w; its output:\n%s", name, err, r.log)
 	}
 	return r, nil
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady polls /readyz until it answers 200, the process exits, or
