@@ -36,12 +36,28 @@ func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobTyp
 }
 
 // Job returns the job with the given id if it belongs to orgID.
+// Concurrent lookups share queries (see jobBatcher).
 func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
-	job, err := scanJob(s.pool.QueryRow(ctx, selectJob+` WHERE id = $1 AND org_id = $2`, id, orgID))
+	return s.batcher.lookup(ctx, orgID, id)
+}
+
+// jobsByID reads the jobs with the given ids, whatever their organization;
+// ids that match no job are missing from the result.
+func (s *Store) jobsByID(ctx context.Context, ids []uuid.UUID) ([]store.Job, error) {
+	rows, err := s.pool.Query(ctx, selectJob+` WHERE id = ANY ($1)`, ids)
 	if err != nil {
-		return store.Job{}, notFound(err, "job "+id.String())
+		return nil, err
 	}
-	return job, nil
+	defer rows.Close()
+	jobs := make([]store.Job, 0, len(ids))
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, rows.Err()
 }
 
 // JobByID returns the job with the given id, whatever its organization.

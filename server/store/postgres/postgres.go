@@ -26,7 +26,8 @@ import (
 
 // Store is a store.Store on one PostgreSQL database, through a connection pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	batcher *jobBatcher
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,6 +60,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
 	}
 	s := &Store{pool: pool}
+	s.batcher = newJobBatcher(lookupSlots(cfg.MaxConns), s.jobsByID)
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
@@ -68,6 +70,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 // DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
 const DefaultMaxConns = 16
+
+// lookupSlots is how many of a pool's connections the API's job lookups may
+// hold at once: half of them, so that writers and the purge always find one.
+// Lookups beyond that wait for a slot and then share one query.
+func lookupSlots(maxConns int32) int {
+	return max(1, int(maxConns)/2)
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"IllegalTransitions", testIllegalTransitions},
 		{"MalformedTransitions", testMalformedTransitions},
 		{"ConcurrentTransitionsHaveOneWinner", testConcurrentTransitions},
+		{"ConcurrentReadsSeeCommittedWrites", testConcurrentReads},
 		{"ListJobs", testListJobs},
 		{"PurgeJobs", testPurgeJobs},
 		{"Ping", testPing},
@@ -376,6 +377,64 @@ func testConcurrentTransitions(t *testing.T, s store.Store) {
 			t.Fatalf("Job: %v", err)
 		}
 		assertSameJob(t, stored, winner.Load().(store.Job))
+	}
+}
+
+// testConcurrentReads looks jobs up from many goroutines at once, as a busy
+// API server does (a store may share queries between concurrent lookups): each
+// goroutine moves its own job and must at once read back what it wrote, and
+// nobody may see another organization's job.
+func testConcurrentReads(t *testing.T, s store.Store) {
+	c := ctx(t)
+	a, b := MustOrg(t, s), MustOrg(t, s)
+	const readers = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	start := make(chan struct{})
+	for i := 0; i < readers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			org, other := a, b
+			if i%2 == 1 {
+				org, other = b, a
+			}
+			job, err := s.CreateJob(c, org.ID, generated.JobTypeExportLogs)
+			if err != nil {
+				errs <- err
+				return
+			}
+			<-start
+			steps := []store.Transition{store.Start(), store.Finish(json.RawMessage(fmt.Sprintf(`{"reader":%d}`, i)))}
+			for round, tr := range steps {
+				want, err := s.Transition(c, job.ID, tr)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: transition %d: %w", i, round, err)
+					return
+				}
+				for range 5 {
+					got, err := s.Job(c, org.ID, job.ID)
+					if err != nil {
+						errs <- fmt.Errorf("reader %d: own job after transition %d: %w", i, round, err)
+						return
+					}
+					if got.Status != want.Status || !jsonEqual(got.Result, want.Result) {
+						errs <- fmt.Errorf("reader %d: read %s %s after writing %s %s", i, got.Status, got.Result, want.Status, want.Result)
+						return
+					}
+					if _, err := s.Job(c, other.ID, job.ID); !errors.Is(err, store.ErrNotFound) {
+						errs <- fmt.Errorf("reader %d: other organization's job: got %v, want ErrNotFound", i, err)
+						return
+					}
+				}
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
