@@ -46,8 +46,9 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 		c.Error(err)
 	}
 	// 7. One access log line and the request's metrics, with the status sent.
-	logRequest(p.logger, c, start)
-	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, time.Since(start))
+	end := time.Now()
+	logRequest(p.logger, c, start, end)
+	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, end.Sub(start))
 }
 
 func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {

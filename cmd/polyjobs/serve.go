@@ -93,6 +93,7 @@ Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
 
 // serve runs the server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	setGCPercent()
 	logs := newLogBuffer(stderr)
 	defer logs.Close()
 	logger, err := newLogger(logs, o.logFormat, o.logLevel)
