@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,19 +91,20 @@ func (a *authenticator) resolve(ctx context.Context, scheme, credentials string)
 		return Principal{}, errors.New("credentials too long")
 	}
 	var (
-		secret string
-		orgID  uuid.UUID
-		want   store.KeyKind
+		secret, user string
+		want         store.KeyKind
+		buf          [maxBasicDecodedLen]byte
 	)
 	switch scheme {
 	case schemeBearer:
 		secret, want = credentials, store.KeyKindUser
 	case schemeBasic:
-		user, pass, err := decodeBasic(credentials)
-		if err != nil {
+		var pass string
+		var err error
+		if user, pass, err = decodeBasic(buf[:], credentials); err != nil {
 			return Principal{}, err
 		}
-		if orgID, err = uuid.Parse(user); err != nil || len(user) != 36 {
+		if len(user) != len(canonicalUUID{}) {
 			return Principal{}, errors.New("basic user name is not an organization id")
 		}
 		secret, want = pass, store.KeyKindOrg
@@ -124,22 +126,52 @@ func (a *authenticator) resolve(ctx context.Context, scheme, credentials string)
 		return Principal{}, fmt.Errorf("key %s is revoked", key.ID)
 	case key.Kind != want:
 		return Principal{}, fmt.Errorf("key %s is a %s key", key.ID, key.Kind)
-	case scheme == schemeBasic && key.OrgID != orgID:
-		return Principal{}, fmt.Errorf("key %s belongs to another organization than %s", key.ID, orgID)
+	case scheme == schemeBasic && !names(user, key.OrgID):
+		return Principal{}, fmt.Errorf("key %s: the basic user name is not its organization id", key.ID)
 	}
 	return Principal{OrgID: key.OrgID, KeyID: key.ID, Kind: key.Kind}, nil
 }
 
-// decodeBasic decodes the credentials of an HTTP Basic Authorization header.
-func decodeBasic(credentials string) (user, pass string, err error) {
-	raw, err := base64.StdEncoding.DecodeString(credentials)
+// maxBasicDecodedLen is the most bytes decodeBasic can need.
+const maxBasicDecodedLen = maxAuthorizationLen * 3 / 4
+
+// decodeBasic decodes the credentials of an HTTP Basic Authorization header
+// into buf, which must hold maxBasicDecodedLen bytes. The strings it returns
+// share buf's bytes, so they live as long as buf and are never written: the
+// caller keeps buf on its stack and spares an allocation per request.
+func decodeBasic(buf []byte, credentials string) (user, pass string, err error) {
+	if base64.StdEncoding.DecodedLen(len(credentials)) > len(buf) {
+		return "", "", errors.New("basic credentials too long")
+	}
+	n, err := base64.StdEncoding.Decode(buf, unsafe.Slice(unsafe.StringData(credentials), len(credentials)))
 	if err != nil {
 		return "", "", errors.New("basic credentials are not base64")
 	}
-	// raw is never written again, so the string can share its bytes.
+	raw := buf[:n]
 	user, pass, ok := strings.Cut(unsafe.String(unsafe.SliceData(raw), len(raw)), ":")
 	if !ok {
 		return "", "", errors.New("basic credentials have no colon")
 	}
 	return user, pass, nil
+}
+
+// canonicalUUID is the text of a UUID in canonical form.
+type canonicalUUID [36]byte
+
+// names reports whether s is id in canonical form, in either case, as
+// uuid.Parse would accept it for a 36-character string. It compares without
+// parsing s, because uuid.Parse keeps its argument alive on the heap and s
+// shares the stack buffer of the decoded credentials.
+func names(s string, id uuid.UUID) bool {
+	if len(s) != len(canonicalUUID{}) {
+		return false
+	}
+	var text canonicalUUID
+	hex.Encode(text[0:8], id[0:4])
+	hex.Encode(text[9:13], id[4:6])
+	hex.Encode(text[14:18], id[6:8])
+	hex.Encode(text[19:23], id[8:10])
+	hex.Encode(text[24:36], id[10:16])
+	text[8], text[13], text[18], text[23] = '-', '-', '-', '-'
+	return strings.EqualFold(s, unsafe.String(&text[0], len(text)))
 }

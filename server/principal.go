@@ -24,13 +24,31 @@ type Principal struct {
 
 type principalKey struct{}
 
+// principalContext is a context carrying a Principal. It is
+// context.WithValue's valueCtx with the Principal stored inline, so that
+// authenticating a request allocates one object rather than two.
+type principalContext struct {
+	context.Context
+	p Principal
+}
+
+// Value returns a *Principal for principalKey and defers to the parent otherwise.
+func (c *principalContext) Value(key any) any {
+	if key == (principalKey{}) {
+		return &c.p
+	}
+	return c.Context.Value(key)
+}
+
 // WithPrincipal returns a context carrying p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return &principalContext{Context: ctx, p: p}
 }
 
 // PrincipalFrom returns the principal an authenticated request's context carries.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+	if p, ok := ctx.Value(principalKey{}).(*Principal); ok {
+		return *p, true
+	}
+	return Principal{}, false
 }

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated"
 	"github.com/polyjobs/polyjobs/internal/jobjson"
@@ -15,11 +18,25 @@ import (
 // GetJobResponseObject like generated.GetJob200JSONResponse, with the same
 // headers and the same JSON, but writes the body with appends into a pooled
 // buffer instead of reflection: this is the hot path of the server.
+//
+// It keeps only what the response shows, not the whole store.Job: it is
+// boxed into the response interface on every request, so every byte left out
+// is garbage the collector never sees.
 type jobJSON struct {
-	job     store.Job
+	id      uuid.UUID
+	typ     store.JobType
+	status  store.JobStatus
+	result  json.RawMessage
+	errMsg  string
 	version generated.APIVersion
 	// retryAfter is the polling hint in seconds; zero sends none.
 	retryAfter int
+}
+
+// newJobJSON returns the 200 response showing job.
+func newJobJSON(job store.Job, version generated.APIVersion, retryAfter int) jobJSON {
+	return jobJSON{id: job.ID, typ: job.Type, status: job.Status, result: job.Result, errMsg: job.Error,
+		version: version, retryAfter: retryAfter}
 }
 
 var _ generated.GetJobResponseObject = jobJSON{}
@@ -44,7 +61,7 @@ var (
 // VisitGetJobResponse writes the job as a JobResponseEnvelope.
 func (r jobJSON) VisitGetJobResponse(w http.ResponseWriter) error {
 	bp := bodyPool.Get().(*[]byte)
-	body, err := appendJobEnvelope((*bp)[:0], r.job)
+	body, err := appendJobEnvelope((*bp)[:0], r.id, r.typ, r.status, r.result, r.errMsg)
 	if err != nil {
 		bodyPool.Put(bp)
 		return err
@@ -64,11 +81,11 @@ func (r jobJSON) VisitGetJobResponse(w http.ResponseWriter) error {
 	return err
 }
 
-// appendJobEnvelope appends {"data": JobResponse} for job, refusing a job
-// whose stored type or status is outside the contract.
-func appendJobEnvelope(b []byte, job store.Job) ([]byte, error) {
-	if !job.Type.Valid() || !job.Status.Valid() {
-		return b, fmt.Errorf("job %s: stored type %q or status %q is not in the contract", job.ID, job.Type, job.Status)
+// appendJobEnvelope appends {"data": JobResponse} for a job, refusing a
+// stored type or status outside the contract.
+func appendJobEnvelope(b []byte, id uuid.UUID, typ store.JobType, status store.JobStatus, result json.RawMessage, errMsg string) ([]byte, error) {
+	if !typ.Valid() || !status.Valid() {
+		return b, fmt.Errorf("job %s: stored type %q or status %q is not in the contract", id, typ, status)
 	}
-	return jobjson.Append(b, job.ID, string(job.Type), string(job.Status), job.Result, job.Error), nil
+	return jobjson.Append(b, id, string(typ), string(status), result, errMsg), nil
 }

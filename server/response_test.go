@@ -25,7 +25,7 @@ func TestAppendJobEnvelopeMatchesEncodingJSON(t *testing.T) {
 		{ID: uuid.Nil, Type: generated.JobTypeConnectionProxy, Status: generated.JobStatusFailed, Error: "quote \" backslash \\ newline \n tab \t <html> & ünïcode \u2028 \x01 \xff"},
 	}
 	for _, job := range cases {
-		got, err := appendJobEnvelope(nil, job)
+		got, err := appendJobEnvelope(nil, job.ID, job.Type, job.Status, job.Result, job.Error)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestAppendJobEnvelopeMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("appendJobEnvelope =\n%s\nencoding/json =\n%s", got, want)
 		}
 	}
-	if _, err := appendJobEnvelope(nil, store.Job{Type: "nope", Status: generated.JobStatusDone}); err == nil {
+	if _, err := appendJobEnvelope(nil, uuid.New(), "nope", generated.JobStatusDone, nil, ""); err == nil {
 		t.Fatal("a type outside the contract was encoded")
 	}
 }

@@ -61,11 +61,11 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
 	s.metrics.observePolled(job.Status)
-	resp := jobJSON{job: job, version: version}
+	retryAfter := 0
 	if !job.Terminal() {
-		resp.retryAfter = s.pollHint
+		retryAfter = s.pollHint
 	}
-	return resp, nil
+	return newJobJSON(job, version, retryAfter), nil
 }
 
 // pollHintSeconds rounds a polling hint up to whole seconds, as Retry-After needs.

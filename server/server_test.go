@@ -138,6 +138,8 @@ func TestGetJobErrors(t *testing.T) {
 			{"basic with wrong org", "GET", path, []string{"Authorization", basicAuth(globex.org.ID.String(), acme.orgKey)}, 401, "invalid credentials"},
 			{"basic with non-uuid org", "GET", path, []string{"Authorization", basicAuth("acme", acme.orgKey)}, 401, "invalid credentials"},
 			{"basic with unknown org", "GET", path, []string{"Authorization", basicAuth(uuid.NewString(), acme.orgKey)}, 401, "invalid credentials"},
+			{"basic with uppercase org", "GET", path, []string{"Authorization", basicAuth(strings.ToUpper(acme.org.ID.String()), acme.orgKey)}, 200, ""},
+			{"basic with org without hyphens", "GET", path, []string{"Authorization", basicAuth(strings.ReplaceAll(acme.org.ID.String(), "-", ""), acme.orgKey)}, 401, "invalid credentials"},
 			{"other organization's job", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
 			{"other organization's job, basic", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.basic()}, 404, "job not found"},
 			{"unknown job", "GET", jobPath(generated.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},

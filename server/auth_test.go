@@ -1,0 +1,42 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestNames checks the organization id comparison of basic authentication
+// against what uuid.Parse accepts for a 36-character string.
+func TestNames(t *testing.T) {
+	id := uuid.MustParse("0190a8f2-7c3e-7d4b-9f10-abcdef012345")
+	other := uuid.MustParse("0190a8f2-7c3e-7d4b-9f10-abcdef012346")
+	tests := []struct {
+		name string
+		s    string
+		want bool
+	}{
+		{"canonical", id.String(), true},
+		{"uppercase", strings.ToUpper(id.String()), true},
+		{"mixed case", "0190A8F2-7c3e-7D4B-9f10-ABCdef012345", true},
+		{"other id", other.String(), false},
+		{"no hyphens", strings.ReplaceAll(id.String(), "-", ""), false},
+		{"hyphens moved", "0190a8f27-c3e-7d4b-9f10-abcdef012345", false},
+		{"braces", "{" + id.String() + "}", false},
+		{"urn", "urn:uuid:" + id.String(), false},
+		{"empty", "", false},
+		{"non-ascii fold", strings.Replace(id.String(), "b", "\u212a", 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := names(tt.s, id); got != tt.want {
+				t.Fatalf("names(%q) = %v, want %v", tt.s, got, tt.want)
+			}
+			// Where uuid.Parse accepts a 36-character string, names agrees with it.
+			if parsed, err := uuid.Parse(tt.s); err == nil && len(tt.s) == 36 && (parsed == id) != tt.want {
+				t.Fatalf("uuid.Parse(%q) = %v, names disagrees", tt.s, parsed)
+			}
+		})
+	}
+}
