@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/google/uuid"
@@ -29,12 +28,13 @@ type jobJSON struct {
 	result  json.RawMessage
 	errMsg  string
 	version generated.APIVersion
-	// retryAfter is the polling hint in seconds; zero sends none.
-	retryAfter int
+	// retryAfter is the Retry-After header's value (the polling hint in
+	// seconds), shared by every response; nil sends none.
+	retryAfter []string
 }
 
 // newJobJSON returns the 200 response showing job.
-func newJobJSON(job store.Job, version generated.APIVersion, retryAfter int) jobJSON {
+func newJobJSON(job store.Job, version generated.APIVersion, retryAfter []string) jobJSON {
 	return jobJSON{id: job.ID, typ: job.Type, status: job.Status, result: job.Result, errMsg: job.Error,
 		version: version, retryAfter: retryAfter}
 }
@@ -69,8 +69,8 @@ func (r jobJSON) VisitGetJobResponse(w http.ResponseWriter) error {
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	h[headerVersion] = versionValues[servedVersion(string(r.version))]
-	if r.retryAfter > 0 {
-		h["Retry-After"] = []string{strconv.Itoa(r.retryAfter)}
+	if r.retryAfter != nil {
+		h["Retry-After"] = r.retryAfter
 	}
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(body)

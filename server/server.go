@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/polyjobs/polyjobs/generated"
@@ -16,8 +17,9 @@ type Server struct {
 	metrics *Metrics
 	// limiter is the per-key rate limit; nil when rate limiting is off.
 	limiter *keyLimiter
-	// pollHint is the Retry-After sent with jobs that are not terminal; zero sends none.
-	pollHint int
+	// pollHint is the Retry-After header sent with jobs that are not
+	// terminal, in seconds; nil sends none. net/http only reads it.
+	pollHint []string
 }
 
 var _ generated.StrictServerInterface = (*Server)(nil)
@@ -61,11 +63,19 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
 	s.metrics.observePolled(job.Status)
-	retryAfter := 0
+	var retryAfter []string
 	if !job.Terminal() {
 		retryAfter = s.pollHint
 	}
 	return newJobJSON(job, version, retryAfter), nil
+}
+
+// retryAfterHeader is the Retry-After value of a polling hint, or nil for none.
+func retryAfterHeader(d time.Duration) []string {
+	if secs := pollHintSeconds(d); secs > 0 {
+		return []string{strconv.Itoa(secs)}
+	}
+	return nil
 }
 
 // pollHintSeconds rounds a polling hint up to whole seconds, as Retry-After needs.

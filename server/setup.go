@@ -106,7 +106,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	}
 	e.Use(p.middleware)
 	// The generated strict wrapper binds the parameters and calls our handler.
-	handler := &Server{store: st, metrics: cfg.Metrics, pollHint: pollHintSeconds(cfg.PollHint)}
+	handler := &Server{store: st, metrics: cfg.Metrics, pollHint: retryAfterHeader(cfg.PollHint)}
 	if cfg.Rate > 0 {
 		handler.limiter = newKeyLimiter(cfg.Rate, cfg.Burst)
 	}
