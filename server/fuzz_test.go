@@ -270,7 +270,29 @@ func (fe *fuzzEnv) jobOf(other bool, pick uint8) store.Job {
 
 // serve hands req to the server and checks the invariants every input must
 // keep; target-specific expectations are the caller's.
+//
+// A request without a body is served twice: the first answer primes the
+// parameter memo (parammemo.go), which may answer the second, and the two
+// must not differ.
 func (fe *fuzzEnv) serve(t *testing.T, req *http.Request) response {
+	t.Helper()
+	replay := req.Body == nil || req.Body == http.NoBody
+	var again *http.Request
+	if replay {
+		again = req.Clone(req.Context())
+	}
+	r := fe.serveOnce(t, req)
+	if replay {
+		r2 := fe.serveOnce(t, again)
+		if r2.status != r.status || (r.status < 500 && !bytes.Equal(r2.body, r.body)) {
+			t.Fatalf("%s %q: served again: %d %s; first: %d %s", req.Method, req.RequestURI, r2.status, r2.body, r.status, r.body)
+		}
+	}
+	return r
+}
+
+// serveOnce serves req once and checks the invariants.
+func (fe *fuzzEnv) serveOnce(t *testing.T, req *http.Request) response {
 	t.Helper()
 	fe.logs.reset()
 	rec := httptest.NewRecorder()

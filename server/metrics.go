@@ -23,6 +23,7 @@ type Metrics struct {
 	storeLatency   *prometheus.HistogramVec
 	authFailures   prometheus.Counter
 	rateLimited    prometheus.Counter
+	memoHits       prometheus.Counter
 	jobsPolled     *prometheus.CounterVec
 	byStatus       map[int]prometheus.Counter
 	otherByStatus  map[int]prometheus.Counter
@@ -69,12 +70,16 @@ func NewMetrics() *Metrics {
 			Name: "polyjobs_rate_limited_total",
 			Help: "Requests refused with 429 because their key exceeded its rate.",
 		}),
+		memoHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polyjobs_validation_memo_hits_total",
+			Help: "Requests whose route and parameters an identical earlier request had already validated, so that only their credentials were checked.",
+		}),
 		jobsPolled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "polyjobs_jobs_polled_total",
 			Help: "Jobs returned by the API, by the job's status.",
 		}, []string{"status"}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.storeLatency, m.authFailures, m.rateLimited, m.jobsPolled,
+	m.Registry.MustRegister(m.requests, m.latency, m.storeLatency, m.authFailures, m.rateLimited, m.memoHits, m.jobsPolled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.byStatus = map[int]prometheus.Counter{}
 	m.otherByStatus = map[int]prometheus.Counter{}

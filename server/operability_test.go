@@ -98,6 +98,7 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 		`polyjobs_store_duration_seconds_count{op="job"} 2`, // the done job's second poll is a cache hit
 		`polyjobs_store_duration_seconds_count{op="key"} 1`, // the key is cached after its first use
 		`polyjobs_rate_limited_total 0`,
+		`polyjobs_validation_memo_hits_total 2`, // the second poll of each path (the last one unauthenticated)
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

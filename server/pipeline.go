@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 )
@@ -20,8 +19,11 @@ type pipeline struct {
 	metrics   *Metrics
 	bodyLimit int64
 	// router and validation configure echo-middleware's request validator.
-	router     routers.Router
+	router     *specRouter
 	validation *echomiddleware.Options
+	// memo remembers requests whose parameters passed validation; nil
+	// validates every request in full.
+	memo *paramMemo
 }
 
 // apiRoutePath is the echo path of the API's route.
@@ -64,10 +66,10 @@ func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
 	if err := limitBody(c, p.bodyLimit); err != nil {
 		return err
 	}
-	// 5. The spec's request validation (echo-middleware's, with our router):
-	//    route, parameters, version header and security, which resolves the
-	//    API key to a Principal on the request context.
-	if err := echomiddleware.ValidateRequestFromContext(c, p.router, p.validation); err != nil {
+	// 5. The spec's request validation (echo-middleware's, with our router;
+	//    validation.go): route, parameters, version header and security,
+	//    which resolves the API key to a Principal on the request context.
+	if err := p.validate(c); err != nil {
 		return err
 	}
 	// 6. The generated wrapper binds the parameters and calls the strict

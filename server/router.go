@@ -50,13 +50,24 @@ func newSpecRouter(spec *openapi3.T) *specRouter {
 
 // FindRoute implements routers.Router.
 func (r *specRouter) FindRoute(req *http.Request) (*routers.Route, map[string]string, error) {
+	return r.find(req, true)
+}
+
+// route returns the route of req, or nil: FindRoute without the parameters.
+func (r *specRouter) route(req *http.Request) *routers.Route {
+	route, _, _ := r.find(req, false)
+	return route
+}
+
+// find finds the route of req and, if capture is set, its path parameters.
+func (r *specRouter) find(req *http.Request, capture bool) (*routers.Route, map[string]string, error) {
 	path := req.URL.EscapedPath()
 	if !strings.HasPrefix(path, "/") {
 		return nil, nil, routers.ErrPathNotFound
 	}
 	for i := range r.paths {
 		sp := &r.paths[i]
-		params, ok := sp.match(path[1:])
+		params, ok := sp.match(path[1:], capture)
 		if !ok {
 			continue
 		}
@@ -69,8 +80,9 @@ func (r *specRouter) FindRoute(req *http.Request) (*routers.Route, map[string]st
 	return nil, nil, routers.ErrPathNotFound
 }
 
-// match matches the path (without its leading slash) and returns its parameters.
-func (sp *specPath) match(path string) (map[string]string, bool) {
+// match matches the path (without its leading slash) and, if capture is
+// set, returns its parameters.
+func (sp *specPath) match(path string, capture bool) (map[string]string, bool) {
 	var params map[string]string
 	for i, lit := range sp.segments {
 		seg, rest, found := strings.Cut(path, "/")
@@ -86,6 +98,9 @@ func (sp *specPath) match(path string) (map[string]string, bool) {
 		}
 		if seg == "" {
 			return nil, false
+		}
+		if !capture {
+			continue
 		}
 		if params == nil {
 			params = make(map[string]string, len(sp.segments))

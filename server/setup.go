@@ -91,14 +91,17 @@ func New(cfg Config) (*echo.Echo, error) {
 	// The pipeline (pipeline.go) runs every request, in order, through: a
 	// request id, recovery from panics, the response headers, the body limit,
 	// and echo-middleware's validation of route, parameters and security,
-	// whose authentication function resolves the API key to a Principal; then
-	// one access log line and the request's metrics.
+	// whose authentication function resolves the API key to a Principal
+	// (a request identical but for its credentials to one already validated
+	// is only authenticated: parammemo.go); then one access log line and the
+	// request's metrics.
 	auth := &authenticator{keys: st, logger: logger}
 	p := &pipeline{
 		logger:    logger,
 		metrics:   cfg.Metrics,
 		bodyLimit: cfg.BodyLimit,
 		router:    newSpecRouter(spec),
+		memo:      newParamMemo(spec, defaultMemoSize),
 		validation: &echomiddleware.Options{Options: openapi3filter.Options{
 			AuthenticationFunc:      auth.Authenticate,
 			SchemaValidationOptions: apispec.SchemaOptions(),
