@@ -54,7 +54,7 @@ BENCH_LOAD_FLAGS ?=
 ## bench-load: load benchmark, baseline vs polyjobs on SQLite and PostgreSQL; rewrites BENCHMARKS.md
 ##             (on a busy machine: make bench-load BENCH_LOAD_FLAGS='-nice -10')
 bench-load:
-	$(GO) run ./bench/cmd/loadbench -rounds 3 -duration 10s $(BENCH_LOAD_FLAGS)
+	$(GO) run ./bench/cmd/loadbench -rounds 5 -duration 10s $(BENCH_LOAD_FLAGS)
 
 SOAK_DURATION ?= 5m
 SOAK_FLAGS    ?=

@@ -23,7 +23,7 @@
 // leaves the result files untouched. Targets are reported, not enforced,
 // unless -strict is given.
 //
-//	go run ./bench/cmd/loadbench -rounds 3 -duration 10s
+//	go run ./bench/cmd/loadbench -rounds 5 -duration 10s
 package main
 
 import (
