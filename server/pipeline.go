@@ -16,6 +16,7 @@ import (
 // middleware; steps called in sequence cost nothing of the kind.
 type pipeline struct {
 	logger    *slog.Logger
+	access    *accessLog
 	metrics   *Metrics
 	bodyLimit int64
 	// router and validation configure echo-middleware's request validator.
@@ -49,7 +50,7 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 	}
 	// 7. One access log line and the request's metrics, with the status sent.
 	end := time.Now()
-	logRequest(p.logger, c, start, end)
+	p.access.log(c, start, end)
 	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, end.Sub(start))
 }
 

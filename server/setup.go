@@ -98,6 +98,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	auth := &authenticator{keys: st, logger: logger}
 	p := &pipeline{
 		logger:    logger,
+		access:    newAccessLog(logger),
 		metrics:   cfg.Metrics,
 		bodyLimit: cfg.BodyLimit,
 		router:    newSpecRouter(spec),

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+func BenchmarkLogRequest(b *testing.B) {
+	e := echo.New()
+	req := httptest.NewRequest(http.MethodGet, "/api/jobs/exportlogs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", nil)
+	req = req.WithContext(WithPrincipal(req.Context(), Principal{OrgID: uuid.New(), KeyID: uuid.New()}))
+	c := e.NewContext(req, httptest.NewRecorder())
+	c.Response().Header().Set(echo.HeaderXRequestID, newRequestID())
+	c.Response().Status = 200
+	c.Response().Size = 174
+	l := newAccessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	start := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.log(c, start, start.Add(5*time.Microsecond))
+	}
+}
+
+// TestAccessLogKeyHandlersAreBounded: the per-key handlers never outgrow
+// their bound, however many keys are used.
+func TestAccessLogKeyHandlersAreBounded(t *testing.T) {
+	l := newAccessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	for i := range maxAccessLogKeys + 50 {
+		l.keyHandler(Principal{OrgID: uuid.New(), KeyID: uuid.New()})
+		if n := len(l.byKey); n > maxAccessLogKeys {
+			t.Fatalf("after %d keys, %d handlers kept; the bound is %d", i+1, n, maxAccessLogKeys)
+		}
+	}
+}
