@@ -103,7 +103,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	if o.retention <= 0 || o.purgeInterval <= 0 || o.devInterval <= 0 {
 		return errors.New("--retention, --purge-interval and --dev-interval must be positive")
 	}
-	st, err := openStore(ctx, o.db)
+	st, err := openStoreNoticed(ctx, o.db, logger)
 	if err != nil {
 		if ctx.Err() != nil {
 			// SIGINT or SIGTERM while starting (waiting for the database or

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/server/store/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestServeWaitsVisiblyForTheMigrationLock holds PostgreSQL's migration lock
+// as another replica would: serve must say, again and again, that it waits,
+// then stop cleanly on SIGTERM (a cancelled context) without serving.
+func TestServeWaitsVisiblyForTheMigrationLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, postgres.MigrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+
+	defer func(d time.Duration) { openNoticeEvery = d }(openNoticeEvery)
+	openNoticeEvery = 50 * time.Millisecond
+	o := &serveOptions{
+		addr: "127.0.0.1:0", adminAddr: "", db: dsn, devInterval: time.Second,
+		pollHint: time.Second, retention: time.Hour, purgeInterval: time.Hour,
+		shutdownGrace: time.Second, logFormat: "json", logLevel: "info",
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	logs := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- serve(serveCtx, o, logs, logs) }()
+	for i := 0; i < 400 && strings.Count(logs.String(), "still opening the database") < 2; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "still opening the database"); n < 2 {
+		t.Fatalf("%d notices after 4s of waiting for the lock; want at least 2. Logs:\n%s", n, logs)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after SIGTERM while waiting; want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s of SIGTERM while waiting for the lock")
+	}
+	if !strings.Contains(logs.String(), "stopped before serving") {
+		t.Fatalf("no 'stopped before serving' line:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), `"listening"`) || strings.Contains(logs.String(), "serving on") {
+		t.Fatalf("serve started serving while another process held the migration lock:\n%s", logs)
+	}
+}
