@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/client"
+)
+
+// TestProgressOnATerminal checks the live line `job wait` draws on a
+// terminal: redrawn in place with the status and elapsed time, redrawn by the
+// clock between changes, ended by a newline, and silent once stopped.
+func TestProgressOnATerminal(t *testing.T) {
+	out := &lockedBuffer{}
+	p := newProgress(out, true)
+	id := uuid.New()
+	waitOutput(t, out, "Waiting", 1) // a clock redraw before any status
+	p.update(&client.Job{ID: id, Type: client.JobTypeExportLogs, Status: client.JobStatusRunning})
+	waitOutput(t, out, "Running", 2) // the change, then a clock redraw
+	p.update(&client.Job{ID: id, Type: client.JobTypeExportLogs, Status: client.JobStatusDone})
+	p.stop()
+	p.stop() // idempotent
+	got := out.String()
+
+	lines := strings.Split(got, "\r\033[K")
+	if lines[0] != "" {
+		t.Fatalf("output does not start by clearing the line: %q", got)
+	}
+	var waiting, running, done int
+	name := regexp.QuoteMeta("exportlogs/" + id.String())
+	for _, l := range lines[1:] {
+		switch {
+		case regexp.MustCompile(`^Waiting  \d+s$`).MatchString(l):
+			waiting++
+		case regexp.MustCompile(`^` + name + ` Running  \d+s$`).MatchString(l):
+			running++
+		case regexp.MustCompile(`^` + name + ` Done  \d+s\n$`).MatchString(l):
+			done++
+		default:
+			t.Errorf("unexpected live line %q", l)
+		}
+	}
+	if waiting < 1 || running < 2 || done != 1 {
+		t.Errorf("drew %d waiting, %d running and %d done lines; want >=1, >=2 (change and clock) and 1:\n%q", waiting, running, done, got)
+	}
+	if !strings.HasSuffix(got, "\n") || strings.Count(got, "\n") != 1 {
+		t.Errorf("the live line must end with exactly one newline: %q", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out.String() != got {
+		t.Errorf("drew after stop: %q", strings.TrimPrefix(out.String(), got))
+	}
+}
+
+// TestProgressOffATerminal: without a terminal, one plain line per change.
+func TestProgressOffATerminal(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, false)
+	id := uuid.New()
+	p.update(&client.Job{ID: id, Type: client.JobTypeSampleModel, Status: client.JobStatusCreated})
+	p.update(&client.Job{ID: id, Type: client.JobTypeSampleModel, Status: client.JobStatusFailed})
+	p.stop()
+	name := regexp.QuoteMeta("samplemodel/" + id.String())
+	want := regexp.MustCompile(`^\d+s ` + name + `: created\n\d+s ` + name + `: failed\n$`)
+	if !want.MatchString(out.String()) {
+		t.Fatalf("got %q, want lines matching %s", out.String(), want)
+	}
+}
+
+func TestIsTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, out := range map[string]io.Writer{"buffer": &bytes.Buffer{}, "file": f, "pipe": w} {
+		if isTerminal(out) {
+			t.Errorf("%s is taken for a terminal", name)
+		}
+	}
+}
+
+// waitOutput waits until out holds n occurrences of s.
+func waitOutput(t *testing.T, out *lockedBuffer, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %d × %q in %q", n, s, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
