@@ -54,7 +54,9 @@ type jobBatch struct {
 	led  bool
 	done chan struct{}
 	jobs []store.Job
-	err  error
+	// index maps ids to positions in jobs, for batches of indexFrom jobs or more.
+	index map[uuid.UUID]int
+	err   error
 }
 
 // defaultBatchTimeout bounds a shared batch query. A lookup by primary key
@@ -91,14 +93,14 @@ func (b *jobBatcher) lookup(ctx context.Context, orgID, id uuid.UUID) (store.Job
 	// turns many queries into one, and when idle it costs nothing.
 	runtime.Gosched()
 	b.execute(batch)
-	return pick(batch.jobs, batch.err, orgID, id)
+	return batch.pick(orgID, id)
 }
 
 // wait waits for the batch's query, or for ctx to end.
 func (batch *jobBatch) wait(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
 	select {
 	case <-batch.done:
-		return pick(batch.jobs, batch.err, orgID, id)
+		return batch.pick(orgID, id)
 	case <-ctx.Done():
 		// The batch still runs for the others; this caller stops waiting.
 		return store.Job{}, fmt.Errorf("job %s: %w", id, ctx.Err())
@@ -117,6 +119,12 @@ func (b *jobBatcher) execute(batch *jobBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	batch.jobs, batch.err = b.query(ctx, distinct(batch.ids))
 	cancel()
+	if len(batch.jobs) >= indexFrom {
+		batch.index = make(map[uuid.UUID]int, len(batch.jobs))
+		for i := range batch.jobs {
+			batch.index[batch.jobs[i].ID] = i
+		}
+	}
 	close(batch.done)
 
 	b.mu.Lock()
@@ -131,21 +139,34 @@ func (b *jobBatcher) execute(batch *jobBatch) {
 	b.mu.Unlock()
 }
 
-// pick finds the job with id among a query's jobs, checking its organization.
-// Another organization's job is reported exactly like a missing one.
-func pick(jobs []store.Job, err error, orgID, id uuid.UUID) (store.Job, error) {
-	if err != nil {
-		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
+// indexFrom is the number of jobs from which a batch indexes its jobs by id,
+// so that each of its many callers finds its own without a scan.
+const indexFrom = 16
+
+// pick finds the job with id among the batch's jobs, checking its
+// organization. Another organization's job is reported exactly like a
+// missing one.
+func (batch *jobBatch) pick(orgID, id uuid.UUID) (store.Job, error) {
+	if batch.err != nil {
+		return store.Job{}, fmt.Errorf("job %s: %w", id, batch.err)
 	}
-	for _, j := range jobs {
-		if j.ID == id {
-			if j.OrgID != orgID {
+	i := -1
+	if batch.index != nil {
+		if at, ok := batch.index[id]; ok {
+			i = at
+		}
+	} else {
+		for at := range batch.jobs {
+			if batch.jobs[at].ID == id {
+				i = at
 				break
 			}
-			return j, nil
 		}
 	}
-	return store.Job{}, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
+	if i < 0 || batch.jobs[i].OrgID != orgID {
+		return store.Job{}, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
+	}
+	return batch.jobs[i], nil
 }
 
 // distinct returns ids without repeats, in their first order.

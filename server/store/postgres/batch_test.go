@@ -293,3 +293,51 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestBatcherLargeBatch sends one batch large enough to be indexed, with
+// lookups from the jobs' organization and from another one.
+func TestBatcherLargeBatch(t *testing.T) {
+	org, other := uuid.New(), uuid.New()
+	f, jobs := newFakeJobs([]uuid.UUID{org}, 3*indexFrom)
+	f.hold = make(chan struct{})
+	f.started = make(chan []uuid.UUID, 10)
+	b := newJobBatcher(1, f.query)
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { _, err := b.lookup(ctx, org, jobs[0].ID); first <- err }()
+	<-f.started
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(jobs))
+	for _, j := range jobs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if got, err := b.lookup(ctx, org, j.ID); err != nil || got.ID != j.ID {
+				errs <- errors.Join(errors.New("own job: wrong answer"), err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := b.lookup(ctx, other, j.ID); !errors.Is(err, store.ErrNotFound) {
+				errs <- errors.Join(errors.New("other organization: want ErrNotFound"), err)
+			}
+		}()
+	}
+	waitFor(t, "every lookup to join the batch", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.pending != nil && len(b.pending.ids) == 2*len(jobs)
+	})
+	close(f.hold)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(<-f.started); n != len(jobs) {
+		t.Fatalf("the shared query asked for %d ids, want %d", n, len(jobs))
+	}
+}
