@@ -171,6 +171,9 @@ func (batch *jobBatch) pick(orgID, id uuid.UUID) (store.Job, error) {
 
 // distinct returns ids without repeats, in their first order.
 func distinct(ids []uuid.UUID) []uuid.UUID {
+	if len(ids) < 2 {
+		return ids // a lone lookup, the common case when idle: no map to build
+	}
 	out := ids[:0:0]
 	seen := make(map[uuid.UUID]struct{}, len(ids))
 	for _, id := range ids {
