@@ -1,10 +1,11 @@
 // Package polyjobs is a spec-first Go kit for Polytomic's asynchronous Get Job
 // endpoint, GET /api/jobs/{type}/{id}.
 //
-// openapi.yaml is the contract. `go generate ./...` turns it into the code in
-// the generated package (models, a typed client, an echo strict-server
-// interface and the embedded spec) with the oapi-codegen version pinned in
-// tools.go and the configuration files in api/. The client package is the Go
+// openapi.yaml is the contract. `go generate ./...` turns it, with the
+// oapi-codegen version pinned in tools.go and the configuration files in api/,
+// into generated/api (models, with each enum's values in the spec's order, and
+// a typed client: all the SDK needs) and generated/apiserver (an echo
+// strict-server interface and the embedded spec). The client package is the Go
 // SDK, the server package the reference implementation, and cmd/polyjobs the
 // binary that serves, administers and polls.
 package polyjobs

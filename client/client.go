@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // DefaultBaseURL is the API a Client talks to unless WithBaseURL says
@@ -34,7 +34,7 @@ const modulePath = "github.com/polyjobs/polyjobs"
 // Client calls the Polytomic Jobs API. Create it with New; it is safe for
 // concurrent use by multiple goroutines.
 type Client struct {
-	gen           *generated.ClientWithResponses
+	gen           *api.ClientWithResponses
 	baseURL       string
 	version       APIVersion
 	userAgent     string
@@ -138,9 +138,9 @@ func New(opts ...Option) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
-	c.gen, err = generated.NewClientWithResponses(c.baseURL,
-		generated.WithHTTPClient(hc),
-		generated.WithRequestEditorFn(c.editRequest))
+	c.gen, err = api.NewClientWithResponses(c.baseURL,
+		api.WithHTTPClient(hc),
+		api.WithRequestEditorFn(c.editRequest))
 	if err != nil {
 		return nil, fmt.Errorf("polyjobs: %w", err)
 	}

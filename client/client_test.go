@@ -171,8 +171,8 @@ func TestReExports(t *testing.T) {
 			t.Errorf("JobTypes() has invalid %q", typ)
 		}
 	}
-	if len(JobTypes()) != 6 {
-		t.Errorf("%d job types; want 6", len(JobTypes()))
+	if len(JobTypes()) == 0 {
+		t.Error("JobTypes() is empty")
 	}
 	vs := Versions()
 	for i, v := range vs {

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // Sentinels for the conditions callers branch on. An *APIError matches the one
@@ -146,7 +146,7 @@ func newAPIError(resp *http.Response, body []byte, now time.Time) *APIError {
 
 // fromAPIError fills e from an ApiError body, reporting whether it was one.
 func (e *APIError) fromAPIError(body []byte) bool {
-	var v generated.APIError
+	var v api.APIError
 	if !decodeLenient(body, &v) || v.Message == "" {
 		return false
 	}
@@ -162,7 +162,7 @@ func (e *APIError) fromAPIError(body []byte) bool {
 
 // fromRestErr fills e from a RestErrResponse body, reporting whether it was one.
 func (e *APIError) fromRestErr(body []byte) bool {
-	var v generated.RestErrResponse
+	var v api.RestErrResponse
 	if !decodeLenient(body, &v) || v.Error == "" {
 		return false
 	}

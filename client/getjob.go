@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // Bounds on the response bodies a Client reads, so that a misbehaving server
@@ -63,7 +63,7 @@ func (c *Client) GetJob(ctx context.Context, typ JobType, id uuid.UUID) (*Job, e
 // on a Retry-After given as an HTTP date, on a 401 in ApiError shape and on any
 // JSON error body that does not match its schema.
 func (c *Client) getOnce(ctx context.Context, typ JobType, id uuid.UUID) (*Job, error) {
-	resp, err := c.gen.GetJob(ctx, typ, id, &generated.GetJobParams{XPolytomicVersion: &c.version})
+	resp, err := c.gen.GetJob(ctx, typ, id, &api.GetJobParams{XPolytomicVersion: &c.version})
 	if err != nil {
 		return nil, &transportError{err: err}
 	}
@@ -105,7 +105,7 @@ func (c *Client) decodeJob(resp *http.Response, body []byte, typ JobType, id uui
 		return fmt.Errorf("%w: HTTP 200 (Content-Type %q): %s; body starts %q",
 			ErrMalformedResponse, resp.Header.Get("Content-Type"), fmt.Sprintf(format, args...), start(body))
 	}
-	var env generated.JobResponseEnvelope
+	var env api.JobResponseEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, malformed("not a JSON job: %v", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
@@ -268,7 +268,7 @@ func checkRefused(t *testing.T, w *writer, winnerStatus string) {
 	}
 	var te *store.TransitionError
 	if !errors.As(w.err, &te) || !errors.Is(w.err, store.ErrConflict) ||
-		te.From != generated.JobStatus(winnerStatus) || te.To != generated.JobStatus(w.to) {
+		te.From != api.JobStatus(winnerStatus) || te.To != api.JobStatus(w.to) {
 		t.Errorf("%s: %v; want a TransitionError %q", w, w.err, want)
 	}
 }

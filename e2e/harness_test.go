@@ -264,10 +264,10 @@ func launchOnce(bin, name, dsn string, flags []string) (*replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, admin := fmt.Sprintf("127.0.0.1:%d", apiPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
-	args := append([]string{"serve", "--addr", api, "--admin-addr", admin, "--db", dsn, "--log-format", "json"}, flags...)
+	apiAddr, admin := fmt.Sprintf("127.0.0.1:%d", apiPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	args := append([]string{"serve", "--addr", apiAddr, "--admin-addr", admin, "--db", dsn, "--log-format", "json"}, flags...)
 	r := &replica{
-		name: name, apiURL: "http://" + api, adminURL: "http://" + admin,
+		name: name, apiURL: "http://" + apiAddr, adminURL: "http://" + admin,
 		log: &lockedBuffer{}, exited: make(chan struct{}),
 	}
 	r.cmd = exec.Command(bin, args...)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -21,7 +21,7 @@ func TestAccessLogLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
 	path := jobPath(job.Type, job.ID)
 	tests := []struct {
 		name       string

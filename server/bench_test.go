@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -25,14 +25,14 @@ func BenchmarkGetJob(b *testing.B) {
 		auth  func(tenant) string
 	}{
 		{"running/bearer", []store.Transition{store.Start()}, tenant.bearer},
-		{"done/bearer", []store.Transition{store.Start(), store.Finish([]byte(results[generated.JobTypeExportLogs]))}, tenant.bearer},
-		{"done/basic", []store.Transition{store.Finish([]byte(results[generated.JobTypeExportLogs]))}, tenant.basic},
+		{"done/bearer", []store.Transition{store.Start(), store.Finish([]byte(results[api.JobTypeExportLogs]))}, tenant.bearer},
+		{"done/basic", []store.Transition{store.Finish([]byte(results[api.JobTypeExportLogs]))}, tenant.basic},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			en := newBenchEnv(b)
 			acme := en.tenant("acme")
-			job := en.job(acme.org.ID, generated.JobTypeExportLogs, bc.steps...)
+			job := en.job(acme.org.ID, api.JobTypeExportLogs, bc.steps...)
 			req := httptest.NewRequest(http.MethodGet, jobPath(job.Type, job.ID), nil)
 			req.Header.Set("Authorization", bc.auth(acme))
 			req.Header.Set("X-Polytomic-Version", "2024-02-08")

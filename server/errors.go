@@ -11,7 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // wwwAuthenticate names both accepted schemes on every 401.
@@ -49,14 +49,14 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	resp := c.Response()
 	if status == http.StatusUnauthorized {
 		resp.Header().Set(echo.HeaderWWWAuthenticate, wwwAuthenticate)
-		h.write(c, status, generated.RestErrResponse{
+		h.write(c, status, api.RestErrResponse{
 			Code:   status,
 			Error:  message,
 			Status: http.StatusText(status),
 		})
 		return
 	}
-	body := generated.APIError{Status: status, Message: message}
+	body := api.APIError{Status: status, Message: message}
 	if key, ok := errorKeys[status]; ok {
 		body.Key = &key
 	}

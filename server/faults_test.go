@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -49,7 +49,7 @@ func TestServerErrorsRevealNothing(t *testing.T) {
 			}
 			en := newEnv(t, s)
 			acme := en.tenant("acme")
-			job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+			job := en.job(acme.org.ID, api.JobTypeExportLogs)
 			if tc.closeDB {
 				real.Close()
 			}
@@ -102,7 +102,7 @@ func TestRecoversWhenStoreReturns(t *testing.T) {
 	down := &atomic.Bool{}
 	en := newEnv(t, flakyStore{Store: storeFactories["sqlite"](t), down: down}, func(c *server.Config) { c.KeyCacheTTL = -1 })
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
 	req := func() response { return en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())) }
 	if r := req(); r.status != 200 {
 		t.Fatalf("before the outage: %d", r.status)
@@ -131,7 +131,7 @@ func TestLockedDatabaseDoesNotStallPolls(t *testing.T) {
 	}
 	en := newEnv(t, s)
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
 
 	other, err := sqlite.Open(context.Background(), path)
 	if err != nil {

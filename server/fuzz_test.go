@@ -41,7 +41,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
@@ -206,7 +206,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		f.Fatal(err)
 	}
 	fe.secrets = []string{fe.a.userKey, fe.a.orgKey, fe.b.userKey, fe.b.orgKey, fe.revokedUser, fe.revokedOrg}
-	for _, typ := range store.JobTypes {
+	for _, typ := range store.JobTypes() {
 		for _, steps := range fuzzLifecycles(typ) {
 			fe.jobsA = append(fe.jobsA, seedJob(f, s, fe.a.org.ID, typ, steps...))
 			fe.jobsB = append(fe.jobsB, seedJob(f, s, fe.b.org.ID, typ, steps...))
@@ -326,9 +326,9 @@ func (fe *fuzzEnv) serveOnce(t *testing.T, req *http.Request) response {
 }
 
 // servedJob decodes a 200 body and returns the job it shows.
-func servedJob(t *testing.T, r response) generated.JobResponse {
+func servedJob(t *testing.T, r response) api.JobResponse {
 	t.Helper()
-	var envl generated.JobResponseEnvelope
+	var envl api.JobResponseEnvelope
 	if err := json.Unmarshal(r.body, &envl); err != nil {
 		t.Fatalf("200 body %s: %v", r.body, err)
 	}
@@ -336,7 +336,7 @@ func servedJob(t *testing.T, r response) generated.JobResponse {
 }
 
 // sameJob fails unless got is the API view of want.
-func sameJob(t *testing.T, got generated.JobResponse, want store.Job) {
+func sameJob(t *testing.T, got api.JobResponse, want store.Job) {
 	t.Helper()
 	if got.JobID != want.ID || got.Type != want.Type || got.Status != want.Status {
 		t.Fatalf("served job %s %s %s; want job %s %s %s", got.JobID, got.Type, got.Status, want.ID, want.Type, want.Status)

@@ -3,26 +3,24 @@ package server
 import (
 	"github.com/labstack/echo/v4"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // headerVersion is the request and response header naming the API version.
 const headerVersion = "X-Polytomic-Version"
 
-// NewestVersion is the version served when a request names none.
-const NewestVersion = generated.APIVersion20250918
-
-// Versions lists the known API versions, oldest first.
-var Versions = []generated.APIVersion{
-	generated.APIVersion20210523, generated.APIVersion20221212, generated.APIVersion20230425,
-	generated.APIVersion20240208, generated.APIVersion20250918,
-}
+// NewestVersion is the version served when a request names none: the last
+// of the versions the contract lists, oldest first.
+var NewestVersion = func() api.APIVersion {
+	versions := api.APIVersionValues()
+	return versions[len(versions)-1]
+}()
 
 // servedVersion returns the version a request is served with: the one it
 // asked for when that is known, else the newest. (An unknown version is then
 // refused by the validator, with a 400 that still names a real version.)
-func servedVersion(requested string) generated.APIVersion {
-	if v := generated.APIVersion(requested); v.Valid() {
+func servedVersion(requested string) api.APIVersion {
+	if v := api.APIVersion(requested); v.Valid() {
 		return v
 	}
 	return NewestVersion

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -49,7 +49,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	raw := storeFactories["sqlite"](t)
 	en := newEnv(t, slowStore{Store: raw, delay: 300 * time.Millisecond})
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
 	srv := server.HTTPServer("", en.e, nil)
 	base, served := serveOn(t, srv)
 
@@ -121,7 +121,7 @@ func TestHTTPServerLimits(t *testing.T) {
 func TestSlowClientsCannotHoldConnections(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	srv := server.HTTPServer("", en.e, nil)
 	srv.ReadHeaderTimeout = 200 * time.Millisecond
 	srv.IdleTimeout = 200 * time.Millisecond

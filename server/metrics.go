@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -29,7 +29,7 @@ type Metrics struct {
 	otherByStatus  map[int]prometheus.Counter
 	apiLatency     prometheus.Observer
 	otherLatency   prometheus.Observer
-	polledByStatus map[generated.JobStatus]prometheus.Counter
+	polledByStatus map[api.JobStatus]prometheus.Counter
 	jobLookups     prometheus.Observer
 	keyLookups     prometheus.Observer
 }
@@ -89,8 +89,8 @@ func NewMetrics() *Metrics {
 	}
 	m.apiLatency = m.latency.WithLabelValues(routeAPI)
 	m.otherLatency = m.latency.WithLabelValues(routeOther)
-	m.polledByStatus = map[generated.JobStatus]prometheus.Counter{}
-	for _, st := range []generated.JobStatus{generated.JobStatusCreated, generated.JobStatusRunning, generated.JobStatusDone, generated.JobStatusFailed} {
+	m.polledByStatus = map[api.JobStatus]prometheus.Counter{}
+	for _, st := range api.JobStatusValues() {
 		m.polledByStatus[st] = m.jobsPolled.WithLabelValues(string(st))
 	}
 	m.jobLookups = m.storeLatency.WithLabelValues("job")
@@ -120,7 +120,7 @@ func (m *Metrics) observeRequest(apiRoute bool, status int, elapsed time.Duratio
 }
 
 // observePolled counts a job returned by the API.
-func (m *Metrics) observePolled(status generated.JobStatus) {
+func (m *Metrics) observePolled(status api.JobStatus) {
 	if c, ok := m.polledByStatus[status]; ok {
 		c.Inc()
 	}

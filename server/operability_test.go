@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -18,8 +18,8 @@ func TestRateLimitPerKey(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
 		en := newEnv(t, newStore(t), func(c *server.Config) { c.Rate, c.Burst = 0.5, 3 })
 		acme, globex := en.tenant("acme"), en.tenant("globex")
-		job := en.job(acme.org.ID, generated.JobTypeExportLogs)
-		other := en.job(globex.org.ID, generated.JobTypeExportLogs)
+		job := en.job(acme.org.ID, api.JobTypeExportLogs)
+		other := en.job(globex.org.ID, api.JobTypeExportLogs)
 		for i := 0; i < 3; i++ {
 			if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())); r.status != 200 {
 				t.Fatalf("request %d within the burst: %d", i, r.status)
@@ -50,7 +50,7 @@ func TestRateLimitPerKey(t *testing.T) {
 func TestRateLimitOff(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.Rate, c.Burst = -1, 1 })
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	for i := 0; i < 20; i++ {
 		if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())); r.status != 200 {
 			t.Fatalf("request %d: %d", i, r.status)
@@ -64,8 +64,8 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 	en := newEnv(t, s, func(c *server.Config) { c.Metrics = m })
 	admin := server.AdminHandler(s, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	acme := en.tenant("acme")
-	done := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Finish(nil))
-	running := en.job(acme.org.ID, generated.JobTypeSampleModel, store.Start())
+	done := en.job(acme.org.ID, api.JobTypeExportLogs, store.Finish(nil))
+	running := en.job(acme.org.ID, api.JobTypeSampleModel, store.Start())
 	en.do(get(jobPath(done.Type, done.ID), "Authorization", acme.bearer()))
 	en.do(get(jobPath(done.Type, done.ID), "Authorization", acme.bearer()))
 	en.do(get(jobPath(running.Type, running.ID), "Authorization", acme.bearer()))
@@ -120,7 +120,7 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 func TestLogsNeverContainKeyMaterial(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.Rate, c.Burst = 1, 1 })
 	acme, globex := en.tenant("acme"), en.tenant("globex")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	path := jobPath(job.Type, job.ID)
 	auths := []string{
 		acme.bearer(), acme.basic(), globex.bearer(), globex.basic(),

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -27,8 +27,8 @@ func TestParamMemoAnswersLikeFullValidation(t *testing.T) {
 	cfg := server.Config{Store: s, KeyCacheTTL: -1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: metrics}
 	en := newEnv(t, s, func(c *server.Config) { *c = cfg })
 	acme, globex, gone := en.tenant("acme"), en.tenant("globex"), en.tenant("gone")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
-	globexJob := en.job(globex.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
+	globexJob := en.job(globex.org.ID, api.JobTypeExportLogs)
 	if err := s.RevokeKey(context.Background(), gone.userID); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestParamMemoAnswersLikeFullValidation(t *testing.T) {
 		"/api/jobs/exportlogs/" + strings.ToUpper(job.ID.String()),
 		"/api/jobs/export%6cogs/" + job.ID.String(),
 		path + "?verbose=1",
-		jobPath(generated.JobTypeCreateModel, job.ID),
+		jobPath(api.JobTypeCreateModel, job.ID),
 		jobPath(job.Type, uuid.New()),
 		jobPath(globexJob.Type, globexJob.ID),
 		"/api/jobs/exportlogs/not-a-uuid",

@@ -8,13 +8,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/jobjson"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
 // jobJSON is the 200 response of getJob. It implements the generated
-// GetJobResponseObject like generated.GetJob200JSONResponse, with the same
+// GetJobResponseObject like apiserver.GetJob200JSONResponse, with the same
 // headers and the same JSON, but writes the body with appends into a pooled
 // buffer instead of reflection: this is the hot path of the server.
 //
@@ -27,19 +28,19 @@ type jobJSON struct {
 	status  store.JobStatus
 	result  json.RawMessage
 	errMsg  string
-	version generated.APIVersion
+	version api.APIVersion
 	// retryAfter is the Retry-After header's value (the polling hint in
 	// seconds), shared by every response; nil sends none.
 	retryAfter []string
 }
 
 // newJobJSON returns the 200 response showing job.
-func newJobJSON(job store.Job, version generated.APIVersion, retryAfter []string) jobJSON {
+func newJobJSON(job store.Job, version api.APIVersion, retryAfter []string) jobJSON {
 	return jobJSON{id: job.ID, typ: job.Type, status: job.Status, result: job.Result, errMsg: job.Error,
 		version: version, retryAfter: retryAfter}
 }
 
-var _ generated.GetJobResponseObject = jobJSON{}
+var _ apiserver.GetJobResponseObject = jobJSON{}
 
 // bodyPool recycles response buffers; oversized ones are dropped.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -49,9 +50,9 @@ const maxPooledBody = 64 << 10
 // Header values shared by every response; net/http never modifies them.
 var (
 	contentTypeJSON = []string{"application/json"}
-	versionValues   = func() map[generated.APIVersion][]string {
-		m := map[generated.APIVersion][]string{}
-		for _, v := range Versions {
+	versionValues   = func() map[api.APIVersion][]string {
+		m := map[api.APIVersion][]string{}
+		for _, v := range api.APIVersionValues() {
 			m[v] = []string{string(v)}
 		}
 		return m

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -17,19 +17,19 @@ import (
 func TestAppendJobEnvelopeMatchesEncodingJSON(t *testing.T) {
 	id := uuid.Must(uuid.NewV7())
 	cases := []store.Job{
-		{ID: id, Type: generated.JobTypeExportLogs, Status: generated.JobStatusCreated},
-		{ID: id, Type: generated.JobTypeSampleModel, Status: generated.JobStatusRunning},
-		{ID: id, Type: generated.JobTypeExportLogs, Status: generated.JobStatusDone, Result: json.RawMessage(`{"url":"https://x.example/a?b=1&c=2"}`)},
-		{ID: id, Type: generated.JobTypePreviewModel, Status: generated.JobStatusDone, Result: json.RawMessage(`[{"name":"id"},{"name":"email"}]`)},
-		{ID: id, Type: generated.JobTypeCreateModel, Status: generated.JobStatusDone},
-		{ID: uuid.Nil, Type: generated.JobTypeConnectionProxy, Status: generated.JobStatusFailed, Error: "quote \" backslash \\ newline \n tab \t <html> & ünïcode \u2028 \x01 \xff"},
+		{ID: id, Type: api.JobTypeExportLogs, Status: api.JobStatusCreated},
+		{ID: id, Type: api.JobTypeSampleModel, Status: api.JobStatusRunning},
+		{ID: id, Type: api.JobTypeExportLogs, Status: api.JobStatusDone, Result: json.RawMessage(`{"url":"https://x.example/a?b=1&c=2"}`)},
+		{ID: id, Type: api.JobTypePreviewModel, Status: api.JobStatusDone, Result: json.RawMessage(`[{"name":"id"},{"name":"email"}]`)},
+		{ID: id, Type: api.JobTypeCreateModel, Status: api.JobStatusDone},
+		{ID: uuid.Nil, Type: api.JobTypeConnectionProxy, Status: api.JobStatusFailed, Error: "quote \" backslash \\ newline \n tab \t <html> & ünïcode \u2028 \x01 \xff"},
 	}
 	for _, job := range cases {
 		got, err := appendJobEnvelope(nil, job.ID, job.Type, job.Status, job.Result, job.Error)
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := generated.JobResponseEnvelope{Data: generated.JobResponse{JobID: job.ID, Type: job.Type, Status: job.Status, Result: job.Result}}
+		env := api.JobResponseEnvelope{Data: api.JobResponse{JobID: job.ID, Type: job.Type, Status: job.Status, Result: job.Result}}
 		if job.Error != "" {
 			env.Data.Error = &job.Error
 		}
@@ -52,7 +52,7 @@ func TestAppendJobEnvelopeMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("appendJobEnvelope =\n%s\nencoding/json =\n%s", got, want)
 		}
 	}
-	if _, err := appendJobEnvelope(nil, uuid.New(), "nope", generated.JobStatusDone, nil, ""); err == nil {
+	if _, err := appendJobEnvelope(nil, uuid.New(), "nope", api.JobStatusDone, nil, ""); err == nil {
 		t.Fatal("a type outside the contract was encoded")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -21,8 +21,8 @@ func TestPurgerDeletesOnlyExpiredTerminalJobs(t *testing.T) {
 		s := newStore(t)
 		defer s.Close()
 		org, _ := s.CreateOrganization(ctx, "acme")
-		done, _ := s.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
-		running, _ := s.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		done, _ := s.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+		running, _ := s.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 		s.Transition(ctx, done.ID, store.Finish(nil))
 		s.Transition(ctx, running.ID, store.Start())
 
@@ -60,7 +60,7 @@ func TestPurgeRunsInOneReplicaAtATime(t *testing.T) {
 	}
 	defer b.Close()
 	org, _ := a.CreateOrganization(ctx, "acme")
-	job, _ := a.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := a.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	a.Transition(ctx, job.ID, store.Finish(nil))
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

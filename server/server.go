@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -22,7 +23,7 @@ type Server struct {
 	pollHint []string
 }
 
-var _ generated.StrictServerInterface = (*Server)(nil)
+var _ apiserver.StrictServerInterface = (*Server)(nil)
 
 // errNoPrincipal means a request reached the handler unauthenticated: a
 // pipeline bug, answered with a 500.
@@ -31,7 +32,7 @@ var errNoPrincipal = errors.New("handler reached without an authenticated princi
 // GetJob returns the caller's organization's job of the requested type and id.
 // Another organization's job, an unknown id and a type mismatch are all the
 // same 404, so the existence of other organizations' jobs does not leak.
-func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) (generated.GetJobResponseObject, error) {
+func (s *Server) GetJob(ctx context.Context, req apiserver.GetJobRequestObject) (apiserver.GetJobResponseObject, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return nil, errNoPrincipal
@@ -44,19 +45,19 @@ func (s *Server) GetJob(ctx context.Context, req generated.GetJobRequestObject) 
 		if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
 			secs := pollHintSeconds(wait)
 			key := "rate_limited"
-			return generated.GetJob429JSONResponse{
-				Body: generated.APIError{Status: 429, Key: &key,
+			return apiserver.GetJob429JSONResponse{
+				Body: api.APIError{Status: 429, Key: &key,
 					Message: fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)},
-				Headers: generated.GetJob429ResponseHeaders{XPolytomicVersion: version, RetryAfter: &secs},
+				Headers: apiserver.GetJob429ResponseHeaders{XPolytomicVersion: version, RetryAfter: &secs},
 			}, nil
 		}
 	}
 	job, err := s.store.Job(ctx, p.OrgID, req.ID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
 		key := "not_found"
-		return generated.GetJob404JSONResponse{
-			Body:    generated.APIError{Status: 404, Message: "job not found", Key: &key},
-			Headers: generated.GetJob404ResponseHeaders{XPolytomicVersion: version},
+		return apiserver.GetJob404JSONResponse{
+			Body:    api.APIError{Status: 404, Message: "job not found", Key: &key},
+			Headers: apiserver.GetJob404ResponseHeaders{XPolytomicVersion: version},
 		}, nil
 	}
 	if err != nil {

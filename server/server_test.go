@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -20,19 +20,19 @@ import (
 
 // results are realistic results per type, as design.md documents them.
 var results = map[store.JobType]string{
-	generated.JobTypeExportLogs:      `{"url":"https://storage.example.com/logs/export.json.gz?X-Signature=abc"}`,
-	generated.JobTypeConnectionProxy: `{"status":200,"headers":{"content-type":["application/json"]},"contentType":"application/json","contentLength":42,"latencyMs":87,"bodyDownloadUrl":"https://storage.example.com/proxy/body?sig=x"}`,
-	generated.JobTypeSampleModel:     `{"records":[{"id":1,"email":"a@example.com"}],"warnings":["column ssn is masked"]}`,
-	generated.JobTypePreviewModel:    `[{"name":"id","type":"integer"},{"name":"email","type":"string"}]`,
-	generated.JobTypeCreateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users","fields":[{"name":"id"}]}`,
-	generated.JobTypeUpdateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users v2","fields":[]}`,
+	api.JobTypeExportLogs:      `{"url":"https://storage.example.com/logs/export.json.gz?X-Signature=abc"}`,
+	api.JobTypeConnectionProxy: `{"status":200,"headers":{"content-type":["application/json"]},"contentType":"application/json","contentLength":42,"latencyMs":87,"bodyDownloadUrl":"https://storage.example.com/proxy/body?sig=x"}`,
+	api.JobTypeSampleModel:     `{"records":[{"id":1,"email":"a@example.com"}],"warnings":["column ssn is masked"]}`,
+	api.JobTypePreviewModel:    `[{"name":"id","type":"integer"},{"name":"email","type":"string"}]`,
+	api.JobTypeCreateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users","fields":[{"name":"id"}]}`,
+	api.JobTypeUpdateModel:     `{"id":"7f0e4c1e-1c39-4a7e-9d7c-0a1d2f3b4c5d","name":"Users v2","fields":[]}`,
 }
 
 func TestGetJobEveryTypeAndStatus(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
 		en := newEnv(t, newStore(t))
 		acme := en.tenant("acme")
-		for _, typ := range store.JobTypes {
+		for _, typ := range store.JobTypes() {
 			statuses := []struct {
 				name   string
 				steps  []store.Transition
@@ -53,7 +53,7 @@ func TestGetJobEveryTypeAndStatus(t *testing.T) {
 						if r.status != http.StatusOK {
 							t.Fatalf("status %d %s", r.status, r.body)
 						}
-						var env generated.JobResponseEnvelope
+						var env api.JobResponseEnvelope
 						if err := json.Unmarshal(r.body, &env); err != nil {
 							t.Fatal(err)
 						}
@@ -98,12 +98,12 @@ func TestGetJobErrors(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
 		en := newEnv(t, newStore(t))
 		acme, globex := en.tenant("acme"), en.tenant("globex")
-		job := en.job(acme.org.ID, generated.JobTypeExportLogs, store.Start())
-		globexJob := en.job(globex.org.ID, generated.JobTypeExportLogs)
-		path := jobPath(generated.JobTypeExportLogs, job.ID)
+		job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
+		globexJob := en.job(globex.org.ID, api.JobTypeExportLogs)
+		path := jobPath(api.JobTypeExportLogs, job.ID)
 
 		revoked := en.tenant("initech")
-		revokedJob := en.job(revoked.org.ID, generated.JobTypeSampleModel)
+		revokedJob := en.job(revoked.org.ID, api.JobTypeSampleModel)
 		if err := en.store.RevokeKey(context.Background(), revoked.userID); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestGetJobErrors(t *testing.T) {
 			{"bearer without token", "GET", path, []string{"Authorization", "Bearer"}, 401, "missing credentials"},
 			{"bearer garbage", "GET", path, []string{"Authorization", "Bearer garbage"}, 401, "invalid credentials"},
 			{"bearer unknown key", "GET", path, []string{"Authorization", "Bearer " + unknownKey}, 401, "invalid credentials"},
-			{"bearer revoked key", "GET", jobPath(generated.JobTypeSampleModel, revokedJob.ID), []string{"Authorization", revoked.bearer()}, 401, "invalid credentials"},
+			{"bearer revoked key", "GET", jobPath(api.JobTypeSampleModel, revokedJob.ID), []string{"Authorization", revoked.bearer()}, 401, "invalid credentials"},
 			{"bearer with org key", "GET", path, []string{"Authorization", "Bearer " + acme.orgKey}, 401, "invalid credentials"},
 			{"bearer lowercase scheme", "GET", path, []string{"Authorization", "bearer " + acme.userKey}, 200, ""},
 			{"unknown scheme", "GET", path, []string{"Authorization", "Token " + acme.userKey}, 401, "missing credentials"},
@@ -140,12 +140,12 @@ func TestGetJobErrors(t *testing.T) {
 			{"basic with unknown org", "GET", path, []string{"Authorization", basicAuth(uuid.NewString(), acme.orgKey)}, 401, "invalid credentials"},
 			{"basic with uppercase org", "GET", path, []string{"Authorization", basicAuth(strings.ToUpper(acme.org.ID.String()), acme.orgKey)}, 200, ""},
 			{"basic with org without hyphens", "GET", path, []string{"Authorization", basicAuth(strings.ReplaceAll(acme.org.ID.String(), "-", ""), acme.orgKey)}, 401, "invalid credentials"},
-			{"other organization's job", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
-			{"other organization's job, basic", "GET", jobPath(generated.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.basic()}, 404, "job not found"},
-			{"unknown job", "GET", jobPath(generated.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},
-			{"uuid v7 unknown job", "GET", jobPath(generated.JobTypeExportLogs, v7), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"other organization's job", "GET", jobPath(api.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"other organization's job, basic", "GET", jobPath(api.JobTypeExportLogs, globexJob.ID), []string{"Authorization", acme.basic()}, 404, "job not found"},
+			{"unknown job", "GET", jobPath(api.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"uuid v7 unknown job", "GET", jobPath(api.JobTypeExportLogs, v7), []string{"Authorization", acme.bearer()}, 404, "job not found"},
 			{"uppercase uuid", "GET", "/api/jobs/exportlogs/" + strings.ToUpper(job.ID.String()), []string{"Authorization", acme.bearer()}, 200, ""},
-			{"type mismatch", "GET", jobPath(generated.JobTypeCreateModel, job.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"type mismatch", "GET", jobPath(api.JobTypeCreateModel, job.ID), []string{"Authorization", acme.bearer()}, 404, "job not found"},
 			{"unknown type", "GET", "/api/jobs/deletemodel/" + job.ID.String(), []string{"Authorization", acme.bearer()}, 400, "type"},
 			{"malformed uuid", "GET", "/api/jobs/exportlogs/not-a-uuid", []string{"Authorization", acme.bearer()}, 400, "id"},
 			{"uuid without hyphens", "GET", "/api/jobs/exportlogs/" + strings.ReplaceAll(job.ID.String(), "-", ""), []string{"Authorization", acme.bearer()}, 400, "id"},
@@ -212,7 +212,7 @@ func TestRequestIDs(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
 		en := newEnv(t, newStore(t))
 		acme := en.tenant("acme")
-		job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+		job := en.job(acme.org.ID, api.JobTypeExportLogs)
 		cases := []struct{ name, sent, wantSame string }{
 			{"generated", "", ""},
 			{"kept", "trace-abc.123_X", "trace-abc.123_X"},
@@ -237,7 +237,7 @@ func TestRequestIDs(t *testing.T) {
 func TestBodyTooLarge(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	cases := []struct {
 		name          string
 		size          int
@@ -270,7 +270,7 @@ func (nopCloser) Close() error { return nil }
 func TestHugeHeaders(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
 	acme := en.tenant("acme")
-	job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestPollHint(t *testing.T) {
 		t.Run(tc.hint.String(), func(t *testing.T) {
 			en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.PollHint = tc.hint })
 			acme := en.tenant("acme")
-			job := en.job(acme.org.ID, generated.JobTypeExportLogs)
+			job := en.job(acme.org.ID, api.JobTypeExportLogs)
 			r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
 			if got := r.header.Get("Retry-After"); got != tc.want {
 				t.Fatalf("Retry-After = %q; want %q", got, tc.want)

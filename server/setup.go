@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/cache"
@@ -114,7 +114,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	if cfg.Rate > 0 {
 		handler.limiter = newKeyLimiter(cfg.Rate, cfg.Burst)
 	}
-	generated.RegisterHandlers(e, generated.NewStrictHandler(handler, nil))
+	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(handler, nil))
 	return e, nil
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -44,7 +44,7 @@ func wantJob(t *testing.T, r response, job store.Job) {
 	if r.status != http.StatusOK {
 		t.Fatalf("job %s: status %d %s; want 200", job.ID, r.status, r.body)
 	}
-	var envl generated.JobResponseEnvelope
+	var envl api.JobResponseEnvelope
 	if err := json.Unmarshal(r.body, &envl); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func want401(t *testing.T, what string, r response) {
 	if r.status != http.StatusUnauthorized {
 		t.Fatalf("%s: status %d %s; want 401", what, r.status, r.body)
 	}
-	var body generated.RestErrResponse
+	var body api.RestErrResponse
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatalf("%s: 401 body %s: %v", what, r.body, err)
 	}
@@ -124,12 +124,12 @@ func TestTenantMatrix(t *testing.T) {
 		jobs := make([][]store.Job, len(orgs))
 		for i, tn := range orgs {
 			jobs[i] = []store.Job{
-				en.job(tn.org.ID, generated.JobTypeExportLogs),
-				en.job(tn.org.ID, generated.JobTypePreviewModel, store.Start()),
-				en.job(tn.org.ID, generated.JobTypeConnectionProxy, store.Start(),
-					store.Finish(json.RawMessage(results[generated.JobTypeConnectionProxy]))),
-				en.job(tn.org.ID, generated.JobTypeCreateModel, store.Start(), store.Fail("warehouse unreachable")),
-				en.job(tn.org.ID, generated.JobTypeSampleModel, store.Finish(json.RawMessage(results[generated.JobTypeSampleModel]))),
+				en.job(tn.org.ID, api.JobTypeExportLogs),
+				en.job(tn.org.ID, api.JobTypePreviewModel, store.Start()),
+				en.job(tn.org.ID, api.JobTypeConnectionProxy, store.Start(),
+					store.Finish(json.RawMessage(results[api.JobTypeConnectionProxy]))),
+				en.job(tn.org.ID, api.JobTypeCreateModel, store.Start(), store.Fail("warehouse unreachable")),
+				en.job(tn.org.ID, api.JobTypeSampleModel, store.Finish(json.RawMessage(results[api.JobTypeSampleModel]))),
 			}
 		}
 		schemes := []struct {
@@ -154,7 +154,7 @@ func TestTenantMatrix(t *testing.T) {
 							if ki == ji {
 								wantJob(t, r, job)
 								// Its own job under another type is the same 404 as nothing.
-								other := generated.JobTypeUpdateModel
+								other := api.JobTypeUpdateModel
 								mismatch := en.serve(t, get(jobPath(other, job.ID), "Authorization", auth))
 								missing := en.serve(t, get(jobPath(other, uuid.Must(uuid.NewV7())), "Authorization", auth))
 								requests += 2
@@ -165,7 +165,7 @@ func TestTenantMatrix(t *testing.T) {
 								t.Fatalf("%s's job %s read with %s's key: status %d %s; want 404",
 									jobOrg.org.Name, job.ID, keyOrg.org.Name, r.status, r.body)
 							}
-							var body generated.APIError
+							var body api.APIError
 							if err := json.Unmarshal(r.body, &body); err != nil || body.Status != 404 || body.Message == "" {
 								t.Fatalf("404 body %s is not an ApiError (%v)", r.body, err)
 							}
@@ -204,7 +204,7 @@ func TestTenantMatrix(t *testing.T) {
 							wantSameResponse(t, "401 for different jobs", first, r)
 						}
 					}
-					r := en.serve(t, get(jobPath(generated.JobTypeExportLogs, uuid.Must(uuid.NewV7())), "Authorization", auth))
+					r := en.serve(t, get(jobPath(api.JobTypeExportLogs, uuid.Must(uuid.NewV7())), "Authorization", auth))
 					requests++
 					wantSameResponse(t, "401 for a job vs for no job", first, r)
 				})

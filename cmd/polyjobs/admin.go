@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -154,7 +154,7 @@ func (a *adminEnv) jobCmd() *cobra.Command {
 		Short: "Create a job and print its id",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t := generated.JobType(typ)
+			t := api.JobType(typ)
 			if !t.Valid() {
 				return fmt.Errorf("unknown job type %q: use one of %s", typ, jobTypeList())
 			}
@@ -276,8 +276,9 @@ func parseID(what, s string) (uuid.UUID, error) {
 
 // jobTypeList names the job types for help and errors.
 func jobTypeList() string {
-	names := make([]string, len(store.JobTypes))
-	for i, t := range store.JobTypes {
+	types := store.JobTypes()
+	names := make([]string, len(types))
+	for i, t := range types {
 		names[i] = string(t)
 	}
 	return strings.Join(names, ", ")

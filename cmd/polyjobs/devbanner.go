@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
 // printDevBanner prints the demo credentials and paste-ready commands.
 func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOptions, creds demo.Credentials, st store.Store) error {
-	active, err := st.ListJobs(ctx, creds.OrgID, generated.JobStatusCreated, generated.JobStatusRunning)
+	active, err := st.ListJobs(ctx, creds.OrgID, api.JobStatusCreated, api.JobStatusRunning)
 	if err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOp
 		}
 		return "JOB_ID"
 	}
-	exportID, sampleID := pick(generated.JobTypeExportLogs), pick(generated.JobTypeSampleModel)
+	exportID, sampleID := pick(api.JobTypeExportLogs), pick(api.JobTypeSampleModel)
 	fmt.Fprintf(w, `
 polyjobs dev server: %s  (database %s)
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -16,13 +17,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/apiserver"
 )
 
 // Load returns a fresh copy of the embedded spec with its servers cleared, so
 // that routing matches requests on any host.
 func Load() (*openapi3.T, error) {
-	spec, err := generated.GetSpec()
+	spec, err := apiserver.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded openapi spec: %w", err)
 	}
@@ -121,6 +122,25 @@ func (v *Validator) ValidateSchema(name string, body []byte) error {
 		return fmt.Errorf("body is not JSON: %w", err)
 	}
 	return ref.Value.VisitJSON(value, SchemaOptions()...)
+}
+
+// Properties returns the names of the properties of the named component
+// schema (for example "JobResponse"), sorted.
+func Properties(schema string) ([]string, error) {
+	spec, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	ref, ok := spec.Components.Schemas[schema]
+	if !ok {
+		return nil, fmt.Errorf("no schema %q in the spec", schema)
+	}
+	names := make([]string, 0, len(ref.Value.Properties))
+	for name := range ref.Value.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // ReadBody reads and restores a response body so it can be validated and then

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -66,7 +66,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	active, err := s.ListJobs(ctx, creds.OrgID, generated.JobStatusCreated, generated.JobStatusRunning)
+	active, err := s.ListJobs(ctx, creds.OrgID, api.JobStatusCreated, api.JobStatusRunning)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 	for _, j := range active {
 		perType[j.Type]++
 	}
-	done, err := s.ListJobs(ctx, creds.OrgID, generated.JobStatusDone)
+	done, err := s.ListJobs(ctx, creds.OrgID, api.JobStatusDone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 			t.Fatalf("done %s job has result %q", j.Type, j.Result)
 		}
 	}
-	for _, typ := range store.JobTypes {
+	for _, typ := range store.JobTypes() {
 		if perType[typ] != demo.ActivePerType {
 			t.Errorf("%s: %d active jobs; want %d", typ, perType[typ], demo.ActivePerType)
 		}

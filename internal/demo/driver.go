@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -45,7 +45,7 @@ func (d *Driver) Run(ctx context.Context, interval time.Duration) {
 
 // Tick advances the demo once.
 func (d *Driver) Tick(ctx context.Context) error {
-	active, err := d.Store.ListJobs(ctx, d.OrgID, generated.JobStatusCreated, generated.JobStatusRunning)
+	active, err := d.Store.ListJobs(ctx, d.OrgID, api.JobStatusCreated, api.JobStatusRunning)
 	if err != nil {
 		return err
 	}
@@ -59,11 +59,11 @@ func (d *Driver) Tick(ctx context.Context) error {
 		if err := d.advance(ctx, job); err != nil {
 			return err
 		}
-		if job.Status == generated.JobStatusCreated {
+		if job.Status == api.JobStatusCreated {
 			perType[job.Type]++
 		}
 	}
-	for _, typ := range store.JobTypes {
+	for _, typ := range store.JobTypes() {
 		for n := perType[typ]; n < ActivePerType; n++ {
 			if _, err := d.Store.CreateJob(ctx, d.OrgID, typ); err != nil {
 				return err
@@ -75,7 +75,7 @@ func (d *Driver) Tick(ctx context.Context) error {
 
 func (d *Driver) advance(ctx context.Context, job store.Job) error {
 	t := store.Start()
-	if job.Status == generated.JobStatusRunning {
+	if job.Status == api.JobStatusRunning {
 		t = store.Finish(Result(job.Type, job.ID))
 		if rand.Float64() < d.FailureRate {
 			t = store.Fail(Failure())

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -17,9 +17,9 @@ import (
 func Result(typ store.JobType, id uuid.UUID) json.RawMessage {
 	var v any
 	switch typ {
-	case generated.JobTypeExportLogs:
+	case api.JobTypeExportLogs:
 		v = map[string]any{"url": fmt.Sprintf("https://storage.example.com/exports/%s.json.gz?X-Expires=3600&X-Signature=%08x", id, rand.Uint32())}
-	case generated.JobTypeConnectionProxy:
+	case api.JobTypeConnectionProxy:
 		v = map[string]any{
 			"status":          200,
 			"headers":         map[string][]string{"Content-Type": {"application/json"}},
@@ -28,7 +28,7 @@ func Result(typ store.JobType, id uuid.UUID) json.RawMessage {
 			"latencyMs":       20 + rand.IntN(300),
 			"bodyDownloadUrl": fmt.Sprintf("https://storage.example.com/proxy/%s/body?X-Signature=%08x", id, rand.Uint32()),
 		}
-	case generated.JobTypeSampleModel:
+	case api.JobTypeSampleModel:
 		v = map[string]any{
 			"records": []map[string]any{
 				{"id": 1, "email": "ada@example.com", "plan": "enterprise"},
@@ -36,13 +36,13 @@ func Result(typ store.JobType, id uuid.UUID) json.RawMessage {
 			},
 			"warnings": []string{"column ssn is masked in samples"},
 		}
-	case generated.JobTypePreviewModel:
+	case api.JobTypePreviewModel:
 		v = []map[string]any{
 			{"name": "id", "type": "integer"},
 			{"name": "email", "type": "string"},
 			{"name": "plan", "type": "string"},
 		}
-	case generated.JobTypeCreateModel, generated.JobTypeUpdateModel:
+	case api.JobTypeCreateModel, api.JobTypeUpdateModel:
 		v = map[string]any{
 			"id":            uuid.NewString(),
 			"name":          "Users",

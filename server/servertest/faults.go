@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // faults holds the fault injection a test has asked for.
@@ -73,11 +73,11 @@ func (f *faults) wrap(served *atomic.Int64, h http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Polytomic-Version", string(generated.APIVersion20250918))
+		w.Header().Set("X-Polytomic-Version", string(api.APIVersion20250918))
 		if retryAfter != "" {
 			w.Header().Set("Retry-After", retryAfter)
 		}
 		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(generated.APIError{Status: status, Message: "injected fault: " + http.StatusText(status)})
+		_ = json.NewEncoder(w).Encode(api.APIError{Status: status, Message: "injected fault: " + http.StatusText(status)})
 	})
 }

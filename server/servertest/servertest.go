@@ -25,7 +25,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -34,12 +34,12 @@ import (
 
 // Job types, re-exported for convenience.
 const (
-	JobTypeCreateModel     = generated.JobTypeCreateModel
-	JobTypeUpdateModel     = generated.JobTypeUpdateModel
-	JobTypePreviewModel    = generated.JobTypePreviewModel
-	JobTypeSampleModel     = generated.JobTypeSampleModel
-	JobTypeExportLogs      = generated.JobTypeExportLogs
-	JobTypeConnectionProxy = generated.JobTypeConnectionProxy
+	JobTypeCreateModel     = api.JobTypeCreateModel
+	JobTypeUpdateModel     = api.JobTypeUpdateModel
+	JobTypePreviewModel    = api.JobTypePreviewModel
+	JobTypeSampleModel     = api.JobTypeSampleModel
+	JobTypeExportLogs      = api.JobTypeExportLogs
+	JobTypeConnectionProxy = api.JobTypeConnectionProxy
 )
 
 // Server is a running reference server.
@@ -176,7 +176,7 @@ func (s *Server) NewUserKey() string {
 }
 
 // CreateJob creates a job of the given type in the server's organization.
-func (s *Server) CreateJob(typ generated.JobType) uuid.UUID {
+func (s *Server) CreateJob(typ api.JobType) uuid.UUID {
 	job, err := s.Store.CreateJob(context.Background(), s.OrgID, typ)
 	s.check(err)
 	return job.ID

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/servertest"
 )
 
-func get(t *testing.T, srv *servertest.Server, path string) (*http.Response, generated.JobResponseEnvelope) {
+func get(t *testing.T, srv *servertest.Server, path string) (*http.Response, api.JobResponseEnvelope) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+srv.UserKey)
@@ -19,7 +19,7 @@ func get(t *testing.T, srv *servertest.Server, path string) (*http.Response, gen
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var env generated.JobResponseEnvelope
+	var env api.JobResponseEnvelope
 	_ = json.NewDecoder(resp.Body).Decode(&env)
 	return resp, env
 }
@@ -28,16 +28,16 @@ func TestLifecycle(t *testing.T) {
 	srv := servertest.New(t)
 	id := srv.CreateJob(servertest.JobTypeExportLogs)
 	path := "/api/jobs/exportlogs/" + id.String()
-	if _, env := get(t, srv, path); env.Data.Status != generated.JobStatusCreated {
+	if _, env := get(t, srv, path); env.Data.Status != api.JobStatusCreated {
 		t.Fatalf("status %q", env.Data.Status)
 	}
 	srv.Start(id)
-	if _, env := get(t, srv, path); env.Data.Status != generated.JobStatusRunning {
+	if _, env := get(t, srv, path); env.Data.Status != api.JobStatusRunning {
 		t.Fatalf("status %q", env.Data.Status)
 	}
 	srv.Finish(id, map[string]string{"url": "https://example.com/x"})
 	resp, env := get(t, srv, path)
-	if resp.StatusCode != 200 || env.Data.Status != generated.JobStatusDone || string(env.Data.Result) != `{"url":"https://example.com/x"}` {
+	if resp.StatusCode != 200 || env.Data.Status != api.JobStatusDone || string(env.Data.Result) != `{"url":"https://example.com/x"}` {
 		t.Fatalf("done job: %d %+v", resp.StatusCode, env.Data)
 	}
 	other := srv.CreateJob(servertest.JobTypeSampleModel)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // The constructors below hold the rules every implementation applies before
@@ -52,5 +52,5 @@ func NewJob(orgID uuid.UUID, typ JobType) (Job, error) {
 		return Job{}, fmt.Errorf("create job: %w", err)
 	}
 	t := Now()
-	return Job{ID: id, OrgID: orgID, Type: typ, Status: generated.JobStatusCreated, CreatedAt: t, UpdatedAt: t}, nil
+	return Job{ID: id, OrgID: orgID, Type: typ, Status: api.JobStatusCreated, CreatedAt: t, UpdatedAt: t}, nil
 }

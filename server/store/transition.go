@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // Transition is a requested change of a job's status.
@@ -19,16 +19,16 @@ type Transition struct {
 }
 
 // Start is the transition to running.
-func Start() Transition { return Transition{To: generated.JobStatusRunning} }
+func Start() Transition { return Transition{To: api.JobStatusRunning} }
 
 // Finish is the transition to done with the given JSON result (nil for none).
 func Finish(result json.RawMessage) Transition {
-	return Transition{To: generated.JobStatusDone, Result: result}
+	return Transition{To: api.JobStatusDone, Result: result}
 }
 
 // Fail is the transition to failed with the given message.
 func Fail(message string) Transition {
-	return Transition{To: generated.JobStatusFailed, Error: message}
+	return Transition{To: api.JobStatusFailed, Error: message}
 }
 
 // MaxErrorLength bounds a failure message, in bytes.
@@ -41,11 +41,11 @@ const MaxResultLength = 8 << 20
 // when it is not. A JSON null result is normalized by the caller to nil.
 func (t Transition) Validate() error {
 	switch t.To {
-	case generated.JobStatusRunning:
+	case api.JobStatusRunning:
 		if len(t.Result) > 0 || t.Error != "" {
 			return fmt.Errorf("%w: a job moving to running has neither result nor error", ErrInvalid)
 		}
-	case generated.JobStatusDone:
+	case api.JobStatusDone:
 		if t.Error != "" {
 			return fmt.Errorf("%w: a done job has no error", ErrInvalid)
 		}
@@ -55,7 +55,7 @@ func (t Transition) Validate() error {
 		if len(t.Result) > 0 && !json.Valid(t.Result) {
 			return fmt.Errorf("%w: result is not valid JSON", ErrInvalid)
 		}
-	case generated.JobStatusFailed:
+	case api.JobStatusFailed:
 		if len(t.Result) > 0 {
 			return fmt.Errorf("%w: a failed job has no result", ErrInvalid)
 		}
@@ -74,10 +74,10 @@ func (t Transition) Validate() error {
 // AllowedFrom returns the statuses from which a job may move to t.To.
 func (t Transition) AllowedFrom() []JobStatus {
 	switch t.To {
-	case generated.JobStatusRunning:
-		return []JobStatus{generated.JobStatusCreated}
-	case generated.JobStatusDone, generated.JobStatusFailed:
-		return []JobStatus{generated.JobStatusCreated, generated.JobStatusRunning}
+	case api.JobStatusRunning:
+		return []JobStatus{api.JobStatusCreated}
+	case api.JobStatusDone, api.JobStatusFailed:
+		return []JobStatus{api.JobStatusCreated, api.JobStatusRunning}
 	}
 	return nil
 }

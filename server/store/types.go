@@ -7,14 +7,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 )
 
 // JobType is the kind of a job, as the API names it.
-type JobType = generated.JobType
+type JobType = api.JobType
 
 // JobStatus is where a job is in its lifecycle, as the API names it.
-type JobStatus = generated.JobStatus
+type JobStatus = api.JobStatus
 
 // Organization is a tenant: it owns API keys and jobs.
 type Organization struct {
@@ -76,11 +76,8 @@ func (j Job) Terminal() bool { return IsTerminal(j.Status) }
 
 // IsTerminal reports whether a job in status s will never change again.
 func IsTerminal(s JobStatus) bool {
-	return s == generated.JobStatusDone || s == generated.JobStatusFailed
+	return s == api.JobStatusDone || s == api.JobStatusFailed
 }
 
-// JobTypes lists every job type of the contract, in the spec's order.
-var JobTypes = []JobType{
-	generated.JobTypeCreateModel, generated.JobTypeUpdateModel, generated.JobTypePreviewModel,
-	generated.JobTypeSampleModel, generated.JobTypeExportLogs, generated.JobTypeConnectionProxy,
-}
+// JobTypes returns every job type of the contract, in the spec's order.
+func JobTypes() []JobType { return api.JobTypeValues() }

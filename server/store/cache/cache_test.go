@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/cache"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -71,7 +71,7 @@ func setup(t *testing.T, cfg cache.Config) (*cache.Store, *counting, *clock, sto
 func TestOnlyTerminalJobsAreCached(t *testing.T) {
 	ctx := context.Background()
 	c, base, clk, org := setup(t, cache.Config{JobTTL: time.Minute})
-	job, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	for i := 0; i < 3; i++ {
 		if _, err := c.Job(ctx, org.ID, job.ID); err != nil {
 			t.Fatal(err)
@@ -83,7 +83,7 @@ func TestOnlyTerminalJobsAreCached(t *testing.T) {
 	if _, err := c.Transition(ctx, job.ID, store.Start()); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := c.Job(ctx, org.ID, job.ID); got.Status != generated.JobStatusRunning {
+	if got, _ := c.Job(ctx, org.ID, job.ID); got.Status != api.JobStatusRunning {
 		t.Fatalf("status %s after start; want running", got.Status)
 	}
 	if _, err := c.Transition(ctx, job.ID, store.Finish(json.RawMessage(`{"url":"x"}`))); err != nil {
@@ -92,7 +92,7 @@ func TestOnlyTerminalJobsAreCached(t *testing.T) {
 	base.jobs.Store(0)
 	for i := 0; i < 5; i++ {
 		got, err := c.Job(ctx, org.ID, job.ID)
-		if err != nil || got.Status != generated.JobStatusDone || string(got.Result) != `{"url":"x"}` {
+		if err != nil || got.Status != api.JobStatusDone || string(got.Result) != `{"url":"x"}` {
 			t.Fatalf("done job = %+v, %v", got, err)
 		}
 	}
@@ -114,7 +114,7 @@ func TestOnlyTerminalJobsAreCached(t *testing.T) {
 func TestPurgeForgetsCachedJobs(t *testing.T) {
 	ctx := context.Background()
 	c, _, _, org := setup(t, cache.Config{})
-	job, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	c.Transition(ctx, job.ID, store.Finish(nil))
 	if _, err := c.Job(ctx, org.ID, job.ID); err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestDisabledAndBounded(t *testing.T) {
 	c, base, _, org := setup(t, cache.Config{KeyTTL: -1, JobTTL: -1})
 	hash := store.KeyHash(sha256.Sum256([]byte("k")))
 	c.CreateKey(ctx, org.ID, store.KeyKindOrg, hash)
-	job, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	c.Transition(ctx, job.ID, store.Finish(nil))
 	for i := 0; i < 3; i++ {
 		c.KeyByHash(ctx, hash)
@@ -187,7 +187,7 @@ func TestDisabledAndBounded(t *testing.T) {
 
 	b, _, _, org2 := setup(t, cache.Config{MaxJobs: 50})
 	for i := 0; i < 200; i++ {
-		j, _ := b.CreateJob(ctx, org2.ID, generated.JobTypeExportLogs)
+		j, _ := b.CreateJob(ctx, org2.ID, api.JobTypeExportLogs)
 		b.Transition(ctx, j.ID, store.Finish(nil))
 		b.Job(ctx, org2.ID, j.ID)
 	}
@@ -202,7 +202,7 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 	ctx := context.Background()
 	c, _, clk, org := setup(t, cache.Config{JobTTL: time.Second})
 	for i := 0; i < 100; i++ {
-		j, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		j, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 		c.Transition(ctx, j.ID, store.Finish(nil))
 		c.Job(ctx, org.ID, j.ID)
 	}
@@ -210,7 +210,7 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 		t.Fatalf("%d cached jobs; want 100", jobs)
 	}
 	clk.advance(time.Minute)
-	j, _ := c.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	j, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	c.Transition(ctx, j.ID, store.Finish(nil))
 	c.Job(ctx, org.ID, j.ID)
 	if _, jobs := c.Sizes(); jobs != 1 {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
@@ -68,7 +68,7 @@ func drive(dsn string) int {
 		out.Flush()
 	}
 	for {
-		job, err := s.CreateJob(ctx, org.ID, store.JobTypes[rand.IntN(len(store.JobTypes))])
+		job, err := s.CreateJob(ctx, org.ID, store.JobTypes()[rand.IntN(len(store.JobTypes()))])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "driver:", err)
 			return 2
@@ -212,8 +212,8 @@ func record(t *testing.T, line string, acked map[uuid.UUID]store.JobStatus) {
 
 // atLeast reports whether status a is at or past b in the lifecycle.
 func atLeast(a, b store.JobStatus) bool {
-	rank := map[store.JobStatus]int{"": -1, generated.JobStatusCreated: 0, generated.JobStatusRunning: 1,
-		generated.JobStatusDone: 2, generated.JobStatusFailed: 2}
+	rank := map[store.JobStatus]int{"": -1, api.JobStatusCreated: 0, api.JobStatusRunning: 1,
+		api.JobStatusDone: 2, api.JobStatusFailed: 2}
 	if store.IsTerminal(b) {
 		return a == b
 	}
@@ -226,9 +226,9 @@ func checkLegal(t *testing.T, j store.Job) {
 	switch {
 	case !j.Status.Valid() || !j.Type.Valid():
 		t.Fatalf("job %s: status %q type %q", j.ID, j.Status, j.Type)
-	case j.Result != nil && j.Status != generated.JobStatusDone:
+	case j.Result != nil && j.Status != api.JobStatusDone:
 		t.Fatalf("job %s is %s with a result", j.ID, j.Status)
-	case (j.Error != "") != (j.Status == generated.JobStatusFailed):
+	case (j.Error != "") != (j.Status == api.JobStatusFailed):
 		t.Fatalf("job %s is %s with error %q", j.ID, j.Status, j.Error)
 	case (j.FinishedAt != nil) != j.Terminal():
 		t.Fatalf("job %s is %s with finished_at %v", j.ID, j.Status, j.FinishedAt)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
@@ -89,8 +89,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := stores[0].Pool().QueryRow(ctx(t), `SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&versions, &migrations); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 || migrations != 1 {
-		t.Fatalf("schema_migrations has %d rows for %d versions; want 1 and 1", versions, migrations)
+	if versions == 0 || versions != migrations {
+		t.Fatalf("schema_migrations has %d rows for %d versions; want each version once", versions, migrations)
 	}
 	// Every replica works.
 	org := storetest.MustOrg(t, stores[0])
@@ -101,8 +101,9 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 	// Opening again applies nothing.
 	open(t, dsn)
-	if err := stores[0].Pool().QueryRow(ctx(t), `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 1 {
-		t.Fatalf("after reopening: %d rows, %v", versions, err)
+	var again int
+	if err := stores[0].Pool().QueryRow(ctx(t), `SELECT count(*) FROM schema_migrations`).Scan(&again); err != nil || again != versions {
+		t.Fatalf("after reopening: %d rows, want %d (%v)", again, versions, err)
 	}
 }
 
@@ -166,7 +167,7 @@ func TestRecovery(t *testing.T) {
 	srv := pgtest.StartServer(t)
 	s := open(t, srv.DSN(t))
 	org := storetest.MustOrg(t, s)
-	job := storetest.MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	job := storetest.MustJob(t, s, org.ID, api.JobTypeExportLogs)
 
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
@@ -178,7 +179,7 @@ func TestRecovery(t *testing.T) {
 			return err
 		},
 		"CreateJob": func(c context.Context) error {
-			_, err := s.CreateJob(c, org.ID, generated.JobTypeSampleModel)
+			_, err := s.CreateJob(c, org.ID, api.JobTypeSampleModel)
 			return err
 		},
 		"Transition": func(c context.Context) error {
@@ -186,7 +187,7 @@ func TestRecovery(t *testing.T) {
 			return err
 		},
 		"ListJobs": func(c context.Context) error {
-			_, err := s.ListJobs(c, org.ID, generated.JobStatusCreated)
+			_, err := s.ListJobs(c, org.ID, api.JobStatusCreated)
 			return err
 		},
 		"WithAdvisoryLock": func(c context.Context) error {
@@ -232,7 +233,7 @@ func TestRecovery(t *testing.T) {
 			t.Fatalf("%s after the restart: %v", name, err)
 		}
 	}
-	if got, err := s.Job(ctx(t), org.ID, job.ID); err != nil || got.Status != generated.JobStatusRunning {
+	if got, err := s.Job(ctx(t), org.ID, job.ID); err != nil || got.Status != api.JobStatusRunning {
 		t.Fatalf("Job after the restart: %+v, %v", got, err)
 	}
 }
@@ -251,7 +252,7 @@ func TestTextPostgresCannotStore(t *testing.T) {
 		}
 	}
 	org := storetest.MustOrg(t, s)
-	job := storetest.MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	job := storetest.MustJob(t, s, org.ID, api.JobTypeExportLogs)
 	if _, err := s.Transition(c, job.ID, store.Fail("nul\x00message")); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("Fail with a NUL = %v; want ErrInvalid", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
@@ -19,7 +19,7 @@ func BenchmarkJob(b *testing.B) {
 	}
 	defer s.Close()
 	org, _ := s.CreateOrganization(ctx, "acme")
-	job, _ := s.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := s.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	if _, err := s.Transition(ctx, job.ID, store.Start()); err != nil {
 		b.Fatal(err)
 	}

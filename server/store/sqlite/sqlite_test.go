@@ -2,8 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -45,5 +49,53 @@ func TestReopenKeepsData(t *testing.T) {
 func TestOpenRefusesMemory(t *testing.T) {
 	if _, err := sqlite.Open(context.Background(), ":memory:"); err == nil {
 		t.Fatal("Open(:memory:) succeeded")
+	}
+}
+
+// TestUpgradeFromFirstSchema opens a database made by the first migration,
+// with a job in it, and checks that the job survives the later migrations
+// and that the database no longer restricts job types (the spec does).
+func TestUpgradeFromFirstSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "polyjobs.db")
+	first, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, job := uuid.NewString(), uuid.NewString()
+	for _, stmt := range []string{
+		string(first),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+		`INSERT INTO organizations VALUES ('` + org + `', 'acme', 0)`,
+		`INSERT INTO jobs (id, org_id, type, status, result, created_at, updated_at, finished_at)
+			VALUES ('` + job + `', '` + org + `', 'exportlogs', 'done', '{"url":"u"}', 1, 2, 2)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Job(ctx, uuid.MustParse(org), uuid.MustParse(job))
+	if err != nil || got.Status != "done" || string(got.Result) != `{"url":"u"}` {
+		t.Fatalf("after upgrade: %+v, %v", got, err)
+	}
+	if _, err := s.DB().Exec(`INSERT INTO jobs (id, org_id, type, status, created_at, updated_at)
+		VALUES (?, ?, 'a-type-added-to-the-spec', 'created', 3, 3)`, uuid.NewString(), org); err != nil {
+		t.Fatalf("the database still restricts job types: %v", err)
+	}
+	if _, err := s.DB().Exec(`INSERT INTO jobs (id, org_id, type, status, created_at, updated_at)
+		VALUES (?, ?, 'exportlogs', 'paused', 3, 3)`, uuid.NewString(), org); err == nil {
+		t.Fatal("the database accepted a status outside the lifecycle")
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -65,10 +65,10 @@ func openPair(t *testing.T) (reader, writer *Store, org store.Organization) {
 func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
 	ctx := context.Background()
 	reader, writer, org := openPair(t)
-	job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+	job, _ := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	for i := 0; i < 10; i++ {
 		got, err := reader.Job(ctx, org.ID, job.ID)
-		if err != nil || got.Status != generated.JobStatusCreated {
+		if err != nil || got.Status != api.JobStatusCreated {
 			t.Fatalf("Job = %+v, %v", got, err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
 		t.Fatalf("%d database reads for 10 lookups of an unchanged job; want 1", n)
 	}
 	// Any commit, even to another job, makes the next lookup read again.
-	writer.CreateJob(ctx, org.ID, generated.JobTypeSampleModel)
+	writer.CreateJob(ctx, org.ID, api.JobTypeSampleModel)
 	reader.Job(ctx, org.ID, job.ID)
 	if n := reader.Reads(); n != 2 {
 		t.Fatalf("%d database reads after a commit; want 2", n)
@@ -97,12 +97,12 @@ func TestEveryCommitIsSeen(t *testing.T) {
 	ctx := context.Background()
 	reader, writer, org := openPair(t)
 	for i := 0; i < 200; i++ {
-		job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		job, _ := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 		steps := []store.Transition{store.Start(), store.Finish(json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
 		if i%2 == 1 {
 			steps[1] = store.Fail(fmt.Sprintf("failure %d", i))
 		}
-		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != generated.JobStatusCreated {
+		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != api.JobStatusCreated {
 			t.Fatalf("job %d: %s; want created", i, got.Status)
 		}
 		for _, step := range steps {
@@ -125,8 +125,8 @@ func TestCommitByAnotherProcessIsSeen(t *testing.T) {
 	ctx := context.Background()
 	reader, writer, org := openPair(t)
 	for i := 0; i < 5; i++ {
-		job, _ := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
-		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != generated.JobStatusCreated {
+		job, _ := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != api.JobStatusCreated {
 			t.Fatalf("before: %s", got.Status)
 		}
 		reader.Job(ctx, org.ID, job.ID) // remembered
@@ -135,7 +135,7 @@ func TestCommitByAnotherProcessIsSeen(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("writer process: %v %s", err, out)
 		}
-		if got, err := reader.Job(ctx, org.ID, job.ID); err != nil || got.Status != generated.JobStatusRunning {
+		if got, err := reader.Job(ctx, org.ID, job.ID); err != nil || got.Status != api.JobStatusRunning {
 			t.Fatalf("after another process started the job: %+v, %v; want running", got, err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestConcurrentProcessesWithWatchedStore(t *testing.T) {
 	reader, writer, org := openPair(t)
 	var jobs []uuid.UUID
 	for i := 0; i < 12; i++ {
-		j, err := writer.CreateJob(ctx, org.ID, generated.JobTypeExportLogs)
+		j, err := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestConcurrentProcessesWithWatchedStore(t *testing.T) {
 		}
 	}
 	for _, id := range jobs {
-		if got, err := reader.Job(ctx, org.ID, id); err != nil || got.Status != generated.JobStatusRunning {
+		if got, err := reader.Job(ctx, org.ID, id); err != nil || got.Status != api.JobStatusRunning {
 			t.Fatalf("job %s: %+v, %v; want running", id, got, err)
 		}
 	}

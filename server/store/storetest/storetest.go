@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/polyjobs/polyjobs/generated"
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -157,9 +157,9 @@ func testKeys(t *testing.T, s store.Store) {
 func testCreateAndGetJob(t *testing.T, s store.Store) {
 	c := ctx(t)
 	org := MustOrg(t, s)
-	for _, typ := range store.JobTypes {
+	for _, typ := range store.JobTypes() {
 		job := MustJob(t, s, org.ID, typ)
-		if job.ID == uuid.Nil || job.OrgID != org.ID || job.Type != typ || job.Status != generated.JobStatusCreated ||
+		if job.ID == uuid.Nil || job.OrgID != org.ID || job.Type != typ || job.Status != api.JobStatusCreated ||
 			job.Result != nil || job.Error != "" || job.FinishedAt != nil || job.Terminal() {
 			t.Fatalf("CreateJob(%s) returned %+v", typ, job)
 		}
@@ -177,7 +177,7 @@ func testCreateAndGetJob(t *testing.T, s store.Store) {
 	if _, err := s.CreateJob(c, org.ID, "deletemodel"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("unknown type: got %v, want ErrInvalid", err)
 	}
-	if _, err := s.CreateJob(c, uuid.New(), generated.JobTypeExportLogs); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CreateJob(c, uuid.New(), api.JobTypeExportLogs); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown org: got %v, want ErrNotFound", err)
 	}
 	if _, err := s.Job(c, org.ID, uuid.New()); !errors.Is(err, store.ErrNotFound) {
@@ -191,7 +191,7 @@ func testCreateAndGetJob(t *testing.T, s store.Store) {
 func testJobScope(t *testing.T, s store.Store) {
 	c := ctx(t)
 	a, b := MustOrg(t, s), MustOrg(t, s)
-	job := MustJob(t, s, a.ID, generated.JobTypeSampleModel)
+	job := MustJob(t, s, a.ID, api.JobTypeSampleModel)
 	if _, err := s.Job(c, b.ID, job.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other organization's job: got %v, want ErrNotFound", err)
 	}
@@ -217,7 +217,7 @@ func testLegalTransitions(t *testing.T, s store.Store) {
 	}
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
-			job := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+			job := MustJob(t, s, org.ID, api.JobTypeExportLogs)
 			var last store.Job
 			for _, step := range p.steps {
 				got, err := s.Transition(c, job.ID, step)
@@ -257,17 +257,17 @@ func testIllegalTransitions(t *testing.T, s store.Store) {
 		attempt store.Transition
 		from    store.JobStatus
 	}{
-		{"running-running", []store.Transition{store.Start()}, store.Start(), generated.JobStatusRunning},
-		{"done-running", []store.Transition{store.Finish(nil)}, store.Start(), generated.JobStatusDone},
-		{"done-done", []store.Transition{store.Finish(json.RawMessage(`1`))}, store.Finish(json.RawMessage(`2`)), generated.JobStatusDone},
-		{"done-failed", []store.Transition{store.Start(), store.Finish(nil)}, store.Fail("late"), generated.JobStatusDone},
-		{"failed-done", []store.Transition{store.Fail("x")}, store.Finish(nil), generated.JobStatusFailed},
-		{"failed-running", []store.Transition{store.Fail("x")}, store.Start(), generated.JobStatusFailed},
-		{"failed-failed", []store.Transition{store.Fail("x")}, store.Fail("y"), generated.JobStatusFailed},
+		{"running-running", []store.Transition{store.Start()}, store.Start(), api.JobStatusRunning},
+		{"done-running", []store.Transition{store.Finish(nil)}, store.Start(), api.JobStatusDone},
+		{"done-done", []store.Transition{store.Finish(json.RawMessage(`1`))}, store.Finish(json.RawMessage(`2`)), api.JobStatusDone},
+		{"done-failed", []store.Transition{store.Start(), store.Finish(nil)}, store.Fail("late"), api.JobStatusDone},
+		{"failed-done", []store.Transition{store.Fail("x")}, store.Finish(nil), api.JobStatusFailed},
+		{"failed-running", []store.Transition{store.Fail("x")}, store.Start(), api.JobStatusFailed},
+		{"failed-failed", []store.Transition{store.Fail("x")}, store.Fail("y"), api.JobStatusFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			job := MustJob(t, s, org.ID, generated.JobTypeCreateModel)
+			job := MustJob(t, s, org.ID, api.JobTypeCreateModel)
 			var before store.Job
 			for _, step := range tc.prepare {
 				var err error
@@ -298,19 +298,19 @@ func testIllegalTransitions(t *testing.T, s store.Store) {
 func testMalformedTransitions(t *testing.T, s store.Store) {
 	c := ctx(t)
 	org := MustOrg(t, s)
-	job := MustJob(t, s, org.ID, generated.JobTypePreviewModel)
+	job := MustJob(t, s, org.ID, api.JobTypePreviewModel)
 	cases := []struct {
 		name string
 		tr   store.Transition
 	}{
-		{"to-created", store.Transition{To: generated.JobStatusCreated}},
+		{"to-created", store.Transition{To: api.JobStatusCreated}},
 		{"to-unknown", store.Transition{To: "paused"}},
-		{"running-with-result", store.Transition{To: generated.JobStatusRunning, Result: json.RawMessage(`{}`)}},
-		{"running-with-error", store.Transition{To: generated.JobStatusRunning, Error: "x"}},
+		{"running-with-result", store.Transition{To: api.JobStatusRunning, Result: json.RawMessage(`{}`)}},
+		{"running-with-error", store.Transition{To: api.JobStatusRunning, Error: "x"}},
 		{"done-with-invalid-json", store.Finish(json.RawMessage(`{"a":`))},
-		{"done-with-error", store.Transition{To: generated.JobStatusDone, Error: "x"}},
+		{"done-with-error", store.Transition{To: api.JobStatusDone, Error: "x"}},
 		{"failed-without-message", store.Fail("")},
-		{"failed-with-result", store.Transition{To: generated.JobStatusFailed, Error: "x", Result: json.RawMessage(`1`)}},
+		{"failed-with-result", store.Transition{To: api.JobStatusFailed, Error: "x", Result: json.RawMessage(`1`)}},
 		{"failed-with-huge-message", store.Fail(string(make([]byte, store.MaxErrorLength+1)))},
 	}
 	for _, tc := range cases {
@@ -321,7 +321,7 @@ func testMalformedTransitions(t *testing.T, s store.Store) {
 		})
 	}
 	after, err := s.Job(c, org.ID, job.ID)
-	if err != nil || after.Status != generated.JobStatusCreated {
+	if err != nil || after.Status != api.JobStatusCreated {
 		t.Fatalf("job changed by malformed transitions: %+v, %v", after, err)
 	}
 }
@@ -333,7 +333,7 @@ func testConcurrentTransitions(t *testing.T, s store.Store) {
 	org := MustOrg(t, s)
 	const writers = 50
 	for round := 0; round < 5; round++ {
-		job := MustJob(t, s, org.ID, generated.JobTypeConnectionProxy)
+		job := MustJob(t, s, org.ID, api.JobTypeConnectionProxy)
 		var (
 			wins      atomic.Int32
 			conflicts atomic.Int32
@@ -399,7 +399,7 @@ func testConcurrentReads(t *testing.T, s store.Store) {
 			if i%2 == 1 {
 				org, other = b, a
 			}
-			job, err := s.CreateJob(c, org.ID, generated.JobTypeExportLogs)
+			job, err := s.CreateJob(c, org.ID, api.JobTypeExportLogs)
 			if err != nil {
 				errs <- err
 				return
@@ -441,10 +441,10 @@ func testConcurrentReads(t *testing.T, s store.Store) {
 func testListJobs(t *testing.T, s store.Store) {
 	c := ctx(t)
 	org, other := MustOrg(t, s), MustOrg(t, s)
-	a := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
-	b := MustJob(t, s, org.ID, generated.JobTypeSampleModel)
-	d := MustJob(t, s, org.ID, generated.JobTypeUpdateModel)
-	MustJob(t, s, other.ID, generated.JobTypeExportLogs)
+	a := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	b := MustJob(t, s, org.ID, api.JobTypeSampleModel)
+	d := MustJob(t, s, org.ID, api.JobTypeUpdateModel)
+	MustJob(t, s, other.ID, api.JobTypeExportLogs)
 	if _, err := s.Transition(c, b.ID, store.Start()); err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func testListJobs(t *testing.T, s store.Store) {
 	if ids := jobIDs(all); fmt.Sprint(ids) != fmt.Sprint([]uuid.UUID{a.ID, b.ID, d.ID}) {
 		t.Fatalf("ListJobs = %v; want %v", ids, []uuid.UUID{a.ID, b.ID, d.ID})
 	}
-	active, err := s.ListJobs(c, org.ID, generated.JobStatusCreated, generated.JobStatusRunning)
+	active, err := s.ListJobs(c, org.ID, api.JobStatusCreated, api.JobStatusRunning)
 	if err != nil {
 		t.Fatalf("ListJobs(active): %v", err)
 	}
@@ -474,10 +474,10 @@ func testListJobs(t *testing.T, s store.Store) {
 func testPurgeJobs(t *testing.T, s store.Store) {
 	c := ctx(t)
 	org := MustOrg(t, s)
-	done := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
-	failed := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
-	running := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
-	created := MustJob(t, s, org.ID, generated.JobTypeExportLogs)
+	done := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	failed := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	running := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	created := MustJob(t, s, org.ID, api.JobTypeExportLogs)
 	for _, step := range []struct {
 		id uuid.UUID
 		tr store.Transition
