@@ -3,22 +3,30 @@ package server
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"unsafe"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	echomiddleware "github.com/oapi-codegen/echo-middleware"
 
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
 )
+
+// Principal is who an authenticated request acts for.
+type Principal struct {
+	// OrgID is the organization the request may see jobs of.
+	OrgID uuid.UUID
+	// KeyID identifies the API key used; never the key itself.
+	KeyID uuid.UUID
+	// Kind is the kind of key (and so the authentication scheme) used.
+	Kind store.KeyKind
+}
 
 // Security scheme names, as openapi.yaml declares them.
 const (
@@ -41,16 +49,21 @@ var errSchemeNotUsed = errors.New("credentials not presented for this scheme")
 // organization. Telling them apart would help an attacker, not a user.
 var errInvalidCredentials = errors.New("invalid credentials")
 
-// authenticator resolves the Authorization header to a Principal. It is the
+// authenticator resolves the Authorization header to a Principal and holds
+// each key to its rate. Its Authenticate method is the
 // openapi3filter.AuthenticationFunc of the request validator.
 type authenticator struct {
 	keys   store.Store
 	logger *slog.Logger
+	// limiter is the per-key rate limit; nil when rate limiting is off.
+	limiter *keyLimiter
 }
 
-// Authenticate implements openapi3filter.AuthenticationFunc. On success it puts
-// the Principal on the request's context, where the strict handler finds it.
-func (a *authenticator) Authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+// Authenticate implements openapi3filter.AuthenticationFunc. On success it
+// records the Principal in the request's state (middleware.go), where the
+// handler and the access log find it. A key over its rate is refused here,
+// before the request's parameters are even looked at, with a 429.
+func (a *authenticator) Authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	req := in.RequestValidationInput.Request
 	scheme, credentials, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " ")
 	switch in.SecuritySchemeName {
@@ -65,21 +78,30 @@ func (a *authenticator) Authenticate(ctx context.Context, in *openapi3filter.Aut
 	default:
 		return errSchemeNotUsed
 	}
-	c := echomiddleware.GetEchoContext(ctx)
-	if c == nil {
-		return echo.NewHTTPError(http.StatusInternalServerError).SetInternal(errors.New("authenticate: no echo context"))
+	ctx := req.Context()
+	st := stateFrom(ctx)
+	if st == nil {
+		return echo.NewHTTPError(http.StatusInternalServerError).SetInternal(errors.New("authenticate: request outside the pipeline"))
 	}
-	p, err := a.resolve(c.Request().Context(), in.SecuritySchemeName, strings.TrimSpace(credentials))
+	p, err := a.resolve(ctx, in.SecuritySchemeName, strings.TrimSpace(credentials))
 	if err != nil {
 		var httpErr *echo.HTTPError
 		if errors.As(err, &httpErr) {
 			return httpErr
 		}
-		a.logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "authentication failed",
-			slog.String("request_id", requestID(c)), slog.String("scheme", in.SecuritySchemeName), slog.String("reason", err.Error()))
+		a.logger.LogAttrs(ctx, slog.LevelInfo, "authentication failed",
+			slog.String("request_id", st.id), slog.String("scheme", in.SecuritySchemeName), slog.String("reason", err.Error()))
 		return echo.NewHTTPError(http.StatusUnauthorized, errInvalidCredentials.Error()).SetInternal(err)
 	}
-	c.SetRequest(c.Request().WithContext(WithPrincipal(c.Request().Context(), p)))
+	st.principal, st.authenticated = p, true
+	if a.limiter != nil {
+		if ok, wait := a.limiter.allow(p.KeyID, time.Now()); !ok {
+			secs := wholeSeconds(wait)
+			msg := fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)
+			return echo.NewHTTPError(http.StatusTooManyRequests, msg).
+				SetInternal(&apiError{status: http.StatusTooManyRequests, message: msg, retryAfter: secs})
+		}
+	}
 	return nil
 }
 
@@ -93,18 +115,21 @@ func (a *authenticator) resolve(ctx context.Context, scheme, credentials string)
 	var (
 		secret, user string
 		want         store.KeyKind
-		buf          [maxBasicDecodedLen]byte
 	)
 	switch scheme {
 	case schemeBearer:
 		secret, want = credentials, store.KeyKindUser
 	case schemeBasic:
-		var pass string
-		var err error
-		if user, pass, err = decodeBasic(buf[:], credentials); err != nil {
-			return Principal{}, err
+		decoded, err := base64.StdEncoding.DecodeString(credentials)
+		if err != nil {
+			return Principal{}, errors.New("basic credentials are not base64")
 		}
-		if len(user) != len(canonicalUUID{}) {
+		var pass string
+		var found bool
+		if user, pass, found = strings.Cut(string(decoded), ":"); !found {
+			return Principal{}, errors.New("basic credentials have no colon")
+		}
+		if len(user) != 36 {
 			return Principal{}, errors.New("basic user name is not an organization id")
 		}
 		secret, want = pass, store.KeyKindOrg
@@ -126,52 +151,15 @@ func (a *authenticator) resolve(ctx context.Context, scheme, credentials string)
 		return Principal{}, fmt.Errorf("key %s is revoked", key.ID)
 	case key.Kind != want:
 		return Principal{}, fmt.Errorf("key %s is a %s key", key.ID, key.Kind)
-	case scheme == schemeBasic && !names(user, key.OrgID):
+	case scheme == schemeBasic && !namesOrg(user, key.OrgID):
 		return Principal{}, fmt.Errorf("key %s: the basic user name is not its organization id", key.ID)
 	}
 	return Principal{OrgID: key.OrgID, KeyID: key.ID, Kind: key.Kind}, nil
 }
 
-// maxBasicDecodedLen is the most bytes decodeBasic can need.
-const maxBasicDecodedLen = maxAuthorizationLen * 3 / 4
-
-// decodeBasic decodes the credentials of an HTTP Basic Authorization header
-// into buf, which must hold maxBasicDecodedLen bytes. The strings it returns
-// share buf's bytes, so they live as long as buf and are never written: the
-// caller keeps buf on its stack and spares an allocation per request.
-func decodeBasic(buf []byte, credentials string) (user, pass string, err error) {
-	if base64.StdEncoding.DecodedLen(len(credentials)) > len(buf) {
-		return "", "", errors.New("basic credentials too long")
-	}
-	n, err := base64.StdEncoding.Decode(buf, unsafe.Slice(unsafe.StringData(credentials), len(credentials)))
-	if err != nil {
-		return "", "", errors.New("basic credentials are not base64")
-	}
-	raw := buf[:n]
-	user, pass, ok := strings.Cut(unsafe.String(unsafe.SliceData(raw), len(raw)), ":")
-	if !ok {
-		return "", "", errors.New("basic credentials have no colon")
-	}
-	return user, pass, nil
-}
-
-// canonicalUUID is the text of a UUID in canonical form.
-type canonicalUUID [36]byte
-
-// names reports whether s is id in canonical form, in either case, as
-// uuid.Parse would accept it for a 36-character string. It compares without
-// parsing s, because uuid.Parse keeps its argument alive on the heap and s
-// shares the stack buffer of the decoded credentials.
-func names(s string, id uuid.UUID) bool {
-	if len(s) != len(canonicalUUID{}) {
-		return false
-	}
-	var text canonicalUUID
-	hex.Encode(text[0:8], id[0:4])
-	hex.Encode(text[9:13], id[4:6])
-	hex.Encode(text[14:18], id[6:8])
-	hex.Encode(text[19:23], id[8:10])
-	hex.Encode(text[24:36], id[10:16])
-	text[8], text[13], text[18], text[23] = '-', '-', '-', '-'
-	return strings.EqualFold(s, unsafe.String(&text[0], len(text)))
+// namesOrg reports whether a basic user name is the organization id, in its
+// canonical 36-character form, in either case.
+func namesOrg(user string, orgID uuid.UUID) bool {
+	id, err := uuid.Parse(user)
+	return err == nil && len(user) == 36 && id == orgID
 }

@@ -1,24 +1,22 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -40,6 +38,30 @@ var storeFactories = map[string]func(t *testing.T) store.Store{
 func forEachStore(t *testing.T, fn func(t *testing.T, newStore func(t *testing.T) store.Store)) {
 	for name, newStore := range storeFactories {
 		t.Run(name, func(t *testing.T) { fn(t, newStore) })
+	}
+}
+
+// setup is one way to run the server: on a store, with the fast paths or
+// plain (Config.Plain). Server tests run every way, so that the plain path
+// stays the reference the fast paths must match.
+type setup struct {
+	newStore func(t *testing.T) store.Store
+	plain    bool
+}
+
+// env starts a server of this setup on a fresh store.
+func (s setup) env(t *testing.T, mutate ...func(*server.Config)) *env {
+	t.Helper()
+	mode := func(c *server.Config) { c.Plain = s.plain }
+	return newEnv(t, s.newStore(t), append([]func(*server.Config){mode}, mutate...)...)
+}
+
+// forEachSetup runs fn once per store implementation, fast and plain.
+func forEachSetup(t *testing.T, fn func(t *testing.T, s setup)) {
+	for name, newStore := range storeFactories {
+		for mode, plain := range map[string]bool{"fast": false, "plain": true} {
+			t.Run(name+"/"+mode, func(t *testing.T) { fn(t, setup{newStore: newStore, plain: plain}) })
+		}
 	}
 }
 
@@ -66,13 +88,13 @@ type env struct {
 	t     testing.TB
 	store store.Store
 	e     *echo.Echo
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	v     *apispec.Validator
 }
 
 func newEnv(t testing.TB, s store.Store, mutate ...func(*server.Config)) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	for _, m := range mutate {
 		m(&cfg)
@@ -186,23 +208,3 @@ func get(path string, headers ...string) *http.Request {
 func jobPath(typ store.JobType, id uuid.UUID) string {
 	return "/api/jobs/" + string(typ) + "/" + id.String()
 }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)

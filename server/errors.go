@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -14,23 +15,54 @@ import (
 	"github.com/polyjobs/polyjobs/generated/api"
 )
 
+// errorKinds are the error statuses the server answers, each with the key
+// and the message of its ApiError body. A message here is the default; an
+// apiError may carry a more precise one. 5xx messages are replaced by one
+// naming the request id, so that internals never reach the client.
+var errorKinds = map[int]struct{ key, message string }{
+	http.StatusBadRequest:                  {"bad_request", "bad request"},
+	http.StatusUnauthorized:                {"unauthorized", "invalid credentials"},
+	http.StatusNotFound:                    {"not_found", "no such endpoint; the API serves GET /api/jobs/{type}/{id}"},
+	http.StatusMethodNotAllowed:            {"method_not_allowed", "method not allowed; the endpoint accepts GET"},
+	http.StatusRequestEntityTooLarge:       {"payload_too_large", "request body too large"},
+	http.StatusRequestHeaderFieldsTooLarge: {"headers_too_large", "request headers too large"},
+	http.StatusTooManyRequests:             {"rate_limited", "too many requests"},
+	http.StatusInternalServerError:         {"internal_error", "internal server error"},
+	http.StatusServiceUnavailable:          {"unavailable", "service unavailable"},
+}
+
+// apiError is an error the server answers with its status and a message
+// that is safe to show, and with Retry-After when retryAfter is positive.
+type apiError struct {
+	status     int
+	message    string // empty: errorKinds' message
+	retryAfter int    // seconds
+}
+
+func (e *apiError) Error() string {
+	if e.message != "" {
+		return e.message
+	}
+	return errorKinds[e.status].message
+}
+
+// Errors the handler returns.
+var (
+	errJobNotFound = &apiError{status: http.StatusNotFound, message: "job not found"}
+	// errNoPrincipal means a request reached the handler unauthenticated: a
+	// pipeline bug, answered with a 500.
+	errNoPrincipal = errors.New("handler reached without an authenticated principal")
+)
+
+// missingCredentials is the 401 message when no scheme recognized the
+// request's Authorization header.
+const missingCredentials = "missing credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
+
 // wwwAuthenticate names both accepted schemes on every 401.
 const wwwAuthenticate = `Bearer realm="polytomic", Basic realm="polytomic", charset="UTF-8"`
 
 // maxMessageLen bounds an error message echoed to the client.
 const maxMessageLen = 300
-
-// errorKeys are the machine-readable keys of ApiError bodies, by status.
-var errorKeys = map[int]string{
-	http.StatusBadRequest:                  "bad_request",
-	http.StatusNotFound:                    "not_found",
-	http.StatusMethodNotAllowed:            "method_not_allowed",
-	http.StatusRequestEntityTooLarge:       "payload_too_large",
-	http.StatusRequestHeaderFieldsTooLarge: "headers_too_large",
-	http.StatusTooManyRequests:             "rate_limited",
-	http.StatusInternalServerError:         "internal_error",
-	http.StatusServiceUnavailable:          "unavailable",
-}
 
 // errorHandler is the echo.HTTPErrorHandler: every error, wherever it arises
 // (validator, binder, handler, panic, unknown route, wrong method), leaves
@@ -45,32 +77,26 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, message := classify(err)
-	resp := c.Response()
-	if status == http.StatusUnauthorized {
-		resp.Header().Set(echo.HeaderWWWAuthenticate, wwwAuthenticate)
-		h.write(c, status, api.RestErrResponse{
-			Code:   status,
-			Error:  message,
-			Status: http.StatusText(status),
-		})
+	status, message, retryAfter := classify(err)
+	header := c.Response().Header()
+	if retryAfter > 0 {
+		header.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		header.Set(echo.HeaderWWWAuthenticate, wwwAuthenticate)
+		h.write(c, status, api.RestErrResponse{Code: status, Error: message, Status: http.StatusText(status)})
 		return
+	case http.StatusMethodNotAllowed:
+		header.Set(echo.HeaderAllow, allowedMethods)
 	}
-	body := api.APIError{Status: status, Message: message}
-	if key, ok := errorKeys[status]; ok {
-		body.Key = &key
-	}
-	if status == http.StatusMethodNotAllowed {
-		resp.Header().Set(echo.HeaderAllow, http.MethodGet)
-	}
+	key := errorKinds[status].key
+	body := api.APIError{Status: status, Message: message, Key: &key}
 	if status >= http.StatusInternalServerError {
 		rid := requestID(c)
 		h.logger.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 			slog.String("request_id", rid), slog.Int("status", status), slog.String("error", err.Error()))
-		body.Message = fmt.Sprintf("internal server error; quote request id %s when reporting it", rid)
-		if status == http.StatusServiceUnavailable {
-			body.Message = fmt.Sprintf("service unavailable; retry later (request id %s)", rid)
-		}
+		body.Message = fmt.Sprintf("%s; quote request id %s when reporting it", errorKinds[status].message, rid)
 		body.Metadata = &map[string]any{"request_id": rid}
 	}
 	h.write(c, status, body)
@@ -83,48 +109,38 @@ func (h *errorHandler) write(c echo.Context, status int, body any) {
 	}
 }
 
-// classify turns any error into a status and a message safe to show.
-func classify(err error) (int, string) {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return http.StatusRequestEntityTooLarge, "request body too large"
+// classify turns any error into a status, a message safe to show and a
+// Retry-After in seconds (0 for none).
+func classify(err error) (status int, message string, retryAfter int) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, truncate(ae.Error(), maxMessageLen), ae.retryAfter
 	}
 	var he *echo.HTTPError
 	if !errors.As(err, &he) {
-		return http.StatusInternalServerError, ""
+		return http.StatusInternalServerError, "", 0
 	}
-	status := he.Code
+	status = he.Code
 	var secErr *openapi3filter.SecurityRequirementsError
 	if status == http.StatusForbidden && errors.As(he.Internal, &secErr) {
-		// The validator reads the body before authenticating; a failed read
-		// (such as a body over the limit) is that failure, not an auth one.
-		for _, e := range secErr.Errors {
-			if inner := (*echo.HTTPError)(nil); errors.As(e, &inner) {
-				return classify(inner)
-			}
-		}
-		// Otherwise the validator answers 403 because no scheme recognized
-		// the request's credentials; the contract says that is a 401.
-		return http.StatusUnauthorized, "missing credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
+		// The validator answers 403 when no scheme recognized the request's
+		// credentials; the contract says that is a 401.
+		return http.StatusUnauthorized, missingCredentials, 0
 	}
-	if status < 400 || status > 599 {
-		return http.StatusInternalServerError, ""
+	kind, known := errorKinds[status]
+	if !known {
+		return http.StatusInternalServerError, "", 0
 	}
-	message, _ := he.Message.(string)
-	if message == "" || status >= 500 {
-		message = http.StatusText(status)
+	message, _ = he.Message.(string)
+	switch {
+	case message == "" || status >= 500:
+		message = kind.message
+	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+		// Job lookups answer 404 with errJobNotFound; an HTTPError with
+		// 404 or 405 is always about the route.
+		message = kind.message
 	}
-	switch status {
-	case http.StatusNotFound:
-		// Job lookups answer 404 through the strict handler's typed
-		// response; an error with 404 is always an unknown route.
-		message = "no such endpoint; the API serves GET /api/jobs/{type}/{id}"
-	case http.StatusMethodNotAllowed:
-		message = "method not allowed; the endpoint accepts GET"
-	case http.StatusRequestEntityTooLarge:
-		message = "request body too large"
-	}
-	return status, truncate(message, maxMessageLen)
+	return status, truncate(message, maxMessageLen), 0
 }
 
 // truncate shortens s to at most n bytes without splitting a UTF-8 sequence,

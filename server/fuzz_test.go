@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -153,9 +154,12 @@ func (l *fuzzLog) String() string {
 // It is built with the target's *testing.F; nothing in it calls Fatal once
 // fuzzing runs.
 type fuzzEnv struct {
-	e    *echo.Echo
-	spec *specChecker
-	logs *fuzzLog
+	e *echo.Echo
+	// plain is a server on the same store without the fast paths
+	// (Config.Plain): the reference e's answers must match.
+	plain *echo.Echo
+	spec  *specChecker
+	logs  *fuzzLog
 	// a is the organization whose credentials FuzzPath and FuzzHeaders send;
 	// b is another organization.
 	a, b tenant
@@ -193,7 +197,11 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	if err != nil {
 		f.Fatalf("server.New: %v", err)
 	}
-	fe := &fuzzEnv{e: e, spec: newSpecChecker(f), logs: logs}
+	plain, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Rate: -1, Plain: true})
+	if err != nil {
+		f.Fatalf("server.New: %v", err)
+	}
+	fe := &fuzzEnv{e: e, plain: plain, spec: newSpecChecker(f), logs: logs}
 	fe.a = seedTenant(f, s, "acme")
 	fe.b = seedTenant(f, s, "globex")
 	var revoked store.Key
@@ -272,20 +280,25 @@ func (fe *fuzzEnv) jobOf(other bool, pick uint8) store.Job {
 // keep; target-specific expectations are the caller's.
 //
 // A request without a body is served twice: the first answer primes the
-// parameter memo (parammemo.go), which may answer the second, and the two
-// must not differ.
+// fast paths (server/internal/fastpath), which may answer the second; and
+// once by the plain server. The three answers must not differ.
 func (fe *fuzzEnv) serve(t *testing.T, req *http.Request) response {
 	t.Helper()
 	replay := req.Body == nil || req.Body == http.NoBody
-	var again *http.Request
+	var again, plain *http.Request
 	if replay {
-		again = req.Clone(req.Context())
+		again, plain = req.Clone(req.Context()), req.Clone(req.Context())
 	}
 	r := fe.serveOnce(t, req)
 	if replay {
 		r2 := fe.serveOnce(t, again)
 		if r2.status != r.status || (r.status < 500 && !bytes.Equal(r2.body, r.body)) {
 			t.Fatalf("%s %q: served again: %d %s; first: %d %s", req.Method, req.RequestURI, r2.status, r2.body, r.status, r.body)
+		}
+		rec := httptest.NewRecorder()
+		fe.plain.ServeHTTP(rec, plain)
+		if rec.Code != r.status || (r.status < 500 && !bytes.Equal(rec.Body.Bytes(), r.body)) {
+			t.Fatalf("%s %q: plain server: %d %s; fast: %d %s", req.Method, req.RequestURI, rec.Code, rec.Body, r.status, r.body)
 		}
 	}
 	return r

@@ -1,88 +1,154 @@
 package server
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"strconv"
+	"log/slog"
+	"net/http"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+
 	"github.com/polyjobs/polyjobs/generated/apiserver"
+	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
-// Server implements the generated strict-server interface on a store.
-type Server struct {
-	store   store.Store
-	metrics *Metrics
-	// limiter is the per-key rate limit; nil when rate limiting is off.
-	limiter *keyLimiter
-	// pollHint is the Retry-After header sent with jobs that are not
-	// terminal, in seconds; nil sends none. net/http only reads it.
-	pollHint []string
+// Config configures the reference server. Zero values take the defaults.
+type Config struct {
+	// Store holds organizations, keys and jobs. Required.
+	Store store.Store
+	// Logger receives the access log and errors. Default: slog.Default().
+	Logger *slog.Logger
+	// PollHint is the Retry-After sent with jobs that are not terminal yet,
+	// rounded up to whole seconds. Zero means DefaultPollHint; negative sends none.
+	PollHint time.Duration
+	// BodyLimit caps request bodies in bytes (the API takes none). Zero
+	// means DefaultBodyLimit.
+	BodyLimit int64
+	// KeyCacheTTL is how long a key lookup is reused, and so the longest a key
+	// revoked by another process keeps working here. Zero means
+	// DefaultKeyCacheTTL; negative disables the key cache.
+	KeyCacheTTL time.Duration
+	// JobCacheTTL is how long a terminal job is reused (terminal jobs never
+	// change), and so the longest a purged job may still be served. Zero
+	// means DefaultJobCacheTTL; negative disables the job cache.
+	JobCacheTTL time.Duration
+	// Rate is the sustained requests per second allowed per API key, and
+	// Burst the bucket size. Zero means DefaultRate and DefaultBurst;
+	// a negative Rate turns rate limiting off.
+	Rate  float64
+	Burst int
+	// Metrics receives the server's metrics; serve Metrics.Registry (see
+	// AdminHandler). Default: a private set.
+	Metrics *Metrics
+	// Plain turns every fast path off (server/internal/fastpath): each
+	// request is validated in full by echo-middleware with kin-openapi's own
+	// router, and each key and job is read from the store. It is the
+	// reference the fast paths are tested against, and a way to rule them
+	// out when something looks wrong.
+	Plain bool
 }
 
-var _ apiserver.StrictServerInterface = (*Server)(nil)
+// Defaults of Config.
+const (
+	DefaultPollHint    = 2 * time.Second
+	DefaultBodyLimit   = 16 << 10
+	DefaultKeyCacheTTL = fastpath.DefaultKeyTTL
+	DefaultJobCacheTTL = fastpath.DefaultJobTTL
+	DefaultRate        = 50.0
+	DefaultBurst       = 100
+)
 
-// errNoPrincipal means a request reached the handler unauthenticated: a
-// pipeline bug, answered with a 500.
-var errNoPrincipal = errors.New("handler reached without an authenticated principal")
+// MaxHeaderBytes is the largest request header block the server reads.
+const MaxHeaderBytes = 16 << 10
 
-// GetJob returns the caller's organization's job of the requested type and id.
-// Another organization's job, an unknown id and a type mismatch are all the
-// same 404, so the existence of other organizations' jobs does not leak.
-func (s *Server) GetJob(ctx context.Context, req apiserver.GetJobRequestObject) (apiserver.GetJobResponseObject, error) {
-	p, ok := PrincipalFrom(ctx)
-	if !ok {
-		return nil, errNoPrincipal
+// New returns the reference server as an echo handler ready to serve. The
+// package documentation walks one request through it.
+func New(cfg Config) (*echo.Echo, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
 	}
-	version := NewestVersion
-	if req.Params.XPolytomicVersion != nil {
-		version = *req.Params.XPolytomicVersion
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	if s.limiter != nil {
-		if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
-			secs := pollHintSeconds(wait)
-			key := "rate_limited"
-			return apiserver.GetJob429JSONResponse{
-				Body: api.APIError{Status: 429, Key: &key,
-					Message: fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)},
-				Headers: apiserver.GetJob429ResponseHeaders{XPolytomicVersion: version, RetryAfter: &secs},
-			}, nil
-		}
+	if cfg.PollHint == 0 {
+		cfg.PollHint = DefaultPollHint
 	}
-	job, err := s.store.Job(ctx, p.OrgID, req.ID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
-		key := "not_found"
-		return apiserver.GetJob404JSONResponse{
-			Body:    api.APIError{Status: 404, Message: "job not found", Key: &key},
-			Headers: apiserver.GetJob404ResponseHeaders{XPolytomicVersion: version},
-		}, nil
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
 	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	spec, err := apispec.Load()
 	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
+		return nil, err
 	}
-	s.metrics.observePolled(job.Status)
-	var retryAfter []string
-	if !job.Terminal() {
-		retryAfter = s.pollHint
+
+	// The store the request path reads: every database call timed, then,
+	// unless Plain, the fast paths' caches and shared queries in front.
+	var st store.Store = newTimedStore(cfg.Store, cfg.Metrics)
+	auth := &authenticator{logger: cfg.Logger}
+	if cfg.Rate > 0 {
+		auth.limiter = newKeyLimiter(cfg.Rate, cfg.Burst)
 	}
-	return newJobJSON(job, version, retryAfter), nil
+	options := &openapi3filter.Options{
+		AuthenticationFunc:      auth.Authenticate,
+		SchemaValidationOptions: apispec.SchemaOptions(),
+	}
+	var validator requestValidator
+	if cfg.Plain {
+		if validator, err = newPlainValidator(spec, options); err != nil {
+			return nil, err
+		}
+	} else {
+		st = fastpath.NewStore(st, fastpath.StoreConfig{KeyTTL: cfg.KeyCacheTTL, JobTTL: cfg.JobCacheTTL})
+		validator = fastpath.NewValidator(spec, options, cfg.Metrics.memoHits.Inc)
+	}
+	auth.keys = st
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = (&errorHandler{logger: cfg.Logger}).handle
+	e.Use((&pipeline{
+		logger:    cfg.Logger,
+		access:    newAccessLog(cfg.Logger),
+		metrics:   cfg.Metrics,
+		bodyLimit: cfg.BodyLimit,
+		validator: validator,
+	}).middleware)
+	// The generated wrapper binds the parameters and calls the strict
+	// handler, which calls handler.GetJob.
+	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint)}
+	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(h, nil))
+	return e, nil
 }
 
-// retryAfterHeader is the Retry-After value of a polling hint, or nil for none.
-func retryAfterHeader(d time.Duration) []string {
-	if secs := pollHintSeconds(d); secs > 0 {
-		return []string{strconv.Itoa(secs)}
+// HTTPServer wraps h in an http.Server with the timeouts and limits a server
+// facing the network needs: slow or idle clients cannot hold connections and
+// oversized headers are refused with 431.
+func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	if logger == nil {
+		logger = slog.Default()
 	}
-	return nil
-}
-
-// pollHintSeconds rounds a polling hint up to whole seconds, as Retry-After needs.
-func pollHintSeconds(d time.Duration) int {
-	if d <= 0 {
-		return 0
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return int((d + time.Second - 1) / time.Second)
 }

@@ -29,8 +29,8 @@ var results = map[store.JobType]string{
 }
 
 func TestGetJobEveryTypeAndStatus(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
-		en := newEnv(t, newStore(t))
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
 		acme := en.tenant("acme")
 		for _, typ := range store.JobTypes() {
 			statuses := []struct {
@@ -95,8 +95,8 @@ func TestGetJobEveryTypeAndStatus(t *testing.T) {
 }
 
 func TestGetJobErrors(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
-		en := newEnv(t, newStore(t))
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
 		acme, globex := en.tenant("acme"), en.tenant("globex")
 		job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
 		globexJob := en.job(globex.org.ID, api.JobTypeExportLogs)
@@ -209,8 +209,8 @@ func TestGetJobErrors(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
-		en := newEnv(t, newStore(t))
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
 		acme := en.tenant("acme")
 		job := en.job(acme.org.ID, api.JobTypeExportLogs)
 		cases := []struct{ name, sent, wantSame string }{

@@ -113,10 +113,10 @@ func want401(t *testing.T, what string, r response) {
 // nothing of the others', and another organization's job cannot be told
 // apart from a job that does not exist.
 func TestTenantMatrix(t *testing.T) {
-	forEachStore(t, func(t *testing.T, newStore func(*testing.T) store.Store) {
+	forEachSetup(t, func(t *testing.T, s setup) {
 		// Rate limiting is off: this test is about isolation, and sends a
 		// few hundred requests with a handful of keys.
-		en := matrixEnv{env: newEnv(t, newStore(t), func(c *server.Config) { c.Rate = -1 })}
+		en := matrixEnv{env: s.env(t, func(c *server.Config) { c.Rate = -1 })}
 		en.spec = newSpecChecker(t)
 		orgs := []tenant{en.tenant("acme"), en.tenant("globex"), en.tenant("initech")}
 		// Jobs of several types in every status, so that cached terminal

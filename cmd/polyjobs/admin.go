@@ -13,6 +13,7 @@ import (
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/database"
 )
 
 // adminEnv is what every admin command shares: the --db flag.
@@ -23,7 +24,7 @@ type adminEnv struct {
 // withStore opens the store, runs fn and closes the store.
 func (a *adminEnv) withStore(cmd *cobra.Command, fn func(ctx context.Context, s store.Store) error) error {
 	ctx := cmd.Context()
-	s, err := openStore(ctx, a.db)
+	s, err := database.Open(ctx, a.db)
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/polyjobs/polyjobs/server/store"
-	"github.com/polyjobs/polyjobs/server/store/sqlite"
+	"github.com/polyjobs/polyjobs/server/store/database"
 )
 
 // defaultDB is the database used when neither --db nor POLYJOBS_DB is set.
@@ -15,19 +14,6 @@ const defaultDB = "polyjobs.db"
 
 // dbUsage documents the --db flag.
 const dbUsage = "database: a SQLite file path, or a postgres:// URL (env POLYJOBS_DB)"
-
-// openStore opens the store named by dsn: a postgres:// or postgresql:// URL
-// selects PostgreSQL, anything else is a SQLite file path.
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
-	if isPostgres(dsn) {
-		return openPostgres(ctx, dsn)
-	}
-	return sqlite.Open(ctx, dsn)
-}
-
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
 
 // openNoticeEvery is how long serve waits for the database before saying it
 // still waits, and how often it says it again.
@@ -55,7 +41,7 @@ func openStoreNoticed(ctx context.Context, dsn string, logger *slog.Logger) (sto
 			}
 		}
 	}()
-	s, err := openStore(ctx, dsn)
+	s, err := database.Open(ctx, dsn)
 	close(done)
 	<-stopped
 	return s, err

@@ -8,11 +8,12 @@ import (
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/database"
 )
 
 // printDevBanner prints the demo credentials and paste-ready commands.
 func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOptions, creds demo.Credentials, st store.Store) error {
-	active, err := st.ListJobs(ctx, creds.OrgID, api.JobStatusCreated, api.JobStatusRunning)
+	active, err := st.ListJobs(ctx, store.JobFilter{OrgID: creds.OrgID, Statuses: []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}})
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ Try it:
   export POLYJOBS_BASE_URL=%s POLYJOBS_API_KEY=%s
   polyjobs job wait exportlogs %s
 
-`, baseURL, redactDSN(o.db),
+`, baseURL, database.Redact(o.db),
 		creds.OrgID, demo.OrgName, creds.UserKey, creds.OrgKey,
 		o.devKeys, o.devInterval,
 		creds.UserKey, baseURL, exportID,

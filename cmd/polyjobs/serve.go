@@ -18,7 +18,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server"
-	"github.com/polyjobs/polyjobs/server/store/cache"
+	"github.com/polyjobs/polyjobs/server/store/database"
 )
 
 // serveOptions are the flags of `polyjobs serve`.
@@ -77,8 +77,8 @@ Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
 	f.StringVar(&o.db, "db", defaultDB, dbUsage)
 	f.Float64Var(&o.rate, "rate", server.DefaultRate, "requests per second allowed per API key; negative to disable (env POLYJOBS_RATE)")
 	f.IntVar(&o.burst, "burst", server.DefaultBurst, "burst of requests allowed per API key (env POLYJOBS_BURST)")
-	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", cache.DefaultKeyTTL, "how long key lookups are cached: a key revoked elsewhere works here at most this long; negative to disable (env POLYJOBS_KEY_CACHE_TTL)")
-	f.DurationVar(&o.jobCacheTTL, "job-cache-ttl", cache.DefaultJobTTL, "how long terminal jobs are cached: a purged job may be served at most this long; negative to disable (env POLYJOBS_JOB_CACHE_TTL)")
+	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", server.DefaultKeyCacheTTL, "how long key lookups are cached: a key revoked elsewhere works here at most this long; negative to disable (env POLYJOBS_KEY_CACHE_TTL)")
+	f.DurationVar(&o.jobCacheTTL, "job-cache-ttl", server.DefaultJobCacheTTL, "how long terminal jobs are cached: a purged job may be served at most this long; negative to disable (env POLYJOBS_JOB_CACHE_TTL)")
 	f.BoolVar(&o.dev, "dev", false, "demo mode: demo organization, printed keys, moving demo jobs")
 	f.StringVar(&o.devKeys, "dev-keys", "polyjobs.devkeys.json", "file keeping the demo keys between --dev runs (env POLYJOBS_DEV_KEYS)")
 	f.DurationVar(&o.devInterval, "dev-interval", 3*time.Second, "how often demo jobs move")
@@ -141,7 +141,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	srv := server.HTTPServer(o.addr, handler, logger)
 	baseURL := "http://" + ln.Addr().String()
-	logger.Info("listening", slog.String("url", baseURL), slog.String("db", redactDSN(o.db)))
+	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)))
 	var admin *http.Server
 	if o.adminAddr != "" {
 		adminLn, err := net.Listen("tcp", o.adminAddr)
@@ -199,19 +199,4 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
-}
-
-// redactDSN hides the password of a database URL for logging.
-func redactDSN(dsn string) string {
-	if !isPostgres(dsn) {
-		return dsn
-	}
-	scheme, rest, _ := strings.Cut(dsn, "://")
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		userinfo := rest[:at]
-		if user, _, ok := strings.Cut(userinfo, ":"); ok {
-			rest = user + ":xxxxx" + rest[at:]
-		}
-	}
-	return scheme + "://" + rest
 }

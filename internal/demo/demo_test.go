@@ -66,7 +66,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	active, err := s.ListJobs(ctx, creds.OrgID, api.JobStatusCreated, api.JobStatusRunning)
+	active, err := s.ListJobs(ctx, store.JobFilter{OrgID: creds.OrgID, Statuses: []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 	for _, j := range active {
 		perType[j.Type]++
 	}
-	done, err := s.ListJobs(ctx, creds.OrgID, api.JobStatusDone)
+	done, err := s.ListJobs(ctx, store.JobFilter{OrgID: creds.OrgID, Statuses: []store.JobStatus{api.JobStatusDone}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (d *Driver) Run(ctx context.Context, interval time.Duration) {
 
 // Tick advances the demo once.
 func (d *Driver) Tick(ctx context.Context) error {
-	active, err := d.Store.ListJobs(ctx, d.OrgID, api.JobStatusCreated, api.JobStatusRunning)
+	active, err := d.Store.ListJobs(ctx, store.JobFilter{OrgID: d.OrgID, Statuses: []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}})
 	if err != nil {
 		return err
 	}

@@ -42,9 +42,8 @@ type Store interface {
 	// JobByID returns the job with the given id whatever its organization, or
 	// ErrNotFound. It is for administration, never for serving the API.
 	JobByID(ctx context.Context, id uuid.UUID) (Job, error)
-	// ListJobs returns the jobs of an organization, oldest first, optionally
-	// only those in one of the given statuses.
-	ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...JobStatus) ([]Job, error)
+	// ListJobs returns the jobs f selects, oldest first.
+	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
 	// Transition moves a job to a new status if the lifecycle allows it from the
 	// job's current status, atomically. An illegal or lost transition returns a
 	// *TransitionError (errors.Is(err, ErrConflict)); an unknown job ErrNotFound;
@@ -58,6 +57,49 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// JobFilter selects jobs for ListJobs. Zero fields select everything.
+type JobFilter struct {
+	// OrgID keeps only the jobs of one organization; uuid.Nil keeps all.
+	OrgID uuid.UUID
+	// Types and Statuses keep only jobs of one of these types and statuses.
+	Types    []JobType
+	Statuses []JobStatus
+	// Limit keeps at most this many of the newest matching jobs (still
+	// listed oldest first); zero keeps all.
+	Limit int
+}
+
+// JobKey names a job the way the API looks it up: by its organization and id.
+type JobKey struct {
+	OrgID, ID uuid.UUID
+}
+
+// BatchReader is implemented by stores for which one query for many jobs is
+// much cheaper than one query each (PostgreSQL, over the network). The
+// server's fast path gathers concurrent lookups into such queries.
+type BatchReader interface {
+	// JobsByKeys returns the jobs named by keys that exist, each checked
+	// against its organization by the database; keys that match no job are
+	// missing from the result, in no particular order.
+	JobsByKeys(ctx context.Context, keys []JobKey) ([]Job, error)
+	// BatchConcurrency is how many JobsByKeys queries may run at once.
+	BatchConcurrency() int
+}
+
+// ChangeToken is an opaque snapshot of a database's commit state: two equal
+// tokens mean nothing was committed between them.
+type ChangeToken [12]uint32
+
+// ChangeWatcher is implemented by stores that can tell, without a query,
+// whether anything was committed since an earlier moment, by any process
+// (SQLite, through its WAL index). The server's fast path serves a job it
+// read again while nothing changed, and wakes waiters on any commit.
+type ChangeWatcher interface {
+	// ChangeToken returns the current token, or false when the store cannot
+	// tell right now; then callers must read the database.
+	ChangeToken() (ChangeToken, bool)
 }
 
 // Exclusive is implemented by stores that several processes share (the

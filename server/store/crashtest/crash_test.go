@@ -120,7 +120,7 @@ func TestKilledWriterLosesNothing(t *testing.T) {
 			if len(acked) < kills {
 				t.Fatalf("only %d acknowledgements over %d runs: the driver's output was not read", len(acked), kills)
 			}
-			jobs, err := s.ListJobs(ctx, org.ID)
+			jobs, err := s.ListJobs(ctx, store.JobFilter{OrgID: org.ID})
 			if err != nil {
 				t.Fatal(err)
 			}

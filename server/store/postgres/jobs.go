@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,28 +37,33 @@ func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobTyp
 }
 
 // Job returns the job with the given id if it belongs to orgID.
-// Concurrent lookups share queries (see jobBatcher).
 func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
-	return s.batcher.lookup(ctx, orgID, id)
+	job, err := scanJob(s.pool.QueryRow(ctx, selectJob+` WHERE id = $1 AND org_id = $2`, id, orgID))
+	if err != nil {
+		return store.Job{}, notFound(err, "job "+id.String())
+	}
+	return job, nil
 }
 
-// jobsByID reads the jobs with the given ids, whatever their organization;
-// ids that match no job are missing from the result.
-func (s *Store) jobsByID(ctx context.Context, ids []uuid.UUID) ([]store.Job, error) {
-	rows, err := s.pool.Query(ctx, selectJob+` WHERE id = ANY ($1)`, ids)
+// JobsByKeys implements store.BatchReader: one query reads every job named by
+// keys, the database matching each id with its organization.
+func (s *Store) JobsByKeys(ctx context.Context, keys []store.JobKey) ([]store.Job, error) {
+	ids, orgs := make([]uuid.UUID, len(keys)), make([]uuid.UUID, len(keys))
+	for i, k := range keys {
+		ids[i], orgs[i] = k.ID, k.OrgID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		JOIN unnest($1::uuid[], $2::uuid[]) AS wanted (id, org_id) USING (id, org_id)`, ids, orgs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jobs by keys: %w", err)
 	}
-	defer rows.Close()
-	jobs := make([]store.Job, 0, len(ids))
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, job)
-	}
-	return jobs, rows.Err()
+	return collectJobs(rows, len(keys))
+}
+
+// BatchConcurrency implements store.BatchReader: half of the pool's
+// connections, so that writers and the purge always find one.
+func (s *Store) BatchConcurrency() int {
+	return max(1, int(s.pool.Config().MaxConns)/2)
 }
 
 // JobByID returns the job with the given id, whatever its organization.
@@ -69,31 +75,60 @@ func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
 	return job, nil
 }
 
-// ListJobs returns an organization's jobs, oldest first, optionally filtered by status.
-func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...store.JobStatus) ([]store.Job, error) {
-	query := selectJob + ` WHERE org_id = $1`
-	args := []any{orgID}
-	if len(statuses) > 0 {
-		query += ` AND status = ANY ($2)`
-		args = append(args, statusStrings(statuses))
+// ListJobs returns the jobs f selects, oldest first.
+func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.OrgID != uuid.Nil {
+		where = append(where, `org_id = `+arg(f.OrgID))
+	}
+	if len(f.Types) > 0 {
+		types := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			types[i] = string(t)
+		}
+		where = append(where, `type = ANY (`+arg(types)+`)`)
+	}
+	if len(f.Statuses) > 0 {
+		where = append(where, `status = ANY (`+arg(statusStrings(f.Statuses))+`)`)
+	}
+	query := selectJob
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if f.Limit > 0 {
+		// The newest f.Limit, then oldest first.
+		query = `SELECT * FROM (` + query + ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Limit) + `) AS newest`
 	}
 	rows, err := s.pool.Query(ctx, query+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	defer rows.Close()
-	var jobs []store.Job
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		jobs = append(jobs, job)
-	}
-	if err := rows.Err(); err != nil {
+	jobs, err := collectJobs(rows, 0)
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// collectJobs scans and closes rows of jobColumns.
+func collectJobs(rows pgx.Rows, capacity int) ([]store.Job, error) {
+	defer rows.Close()
+	jobs := make([]store.Job, 0, capacity)
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, rows.Err()
 }
 
 // Transition moves a job to t.To if its current status allows it. The UPDATE's

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -26,11 +27,13 @@ import (
 
 // Store is a store.Store on one PostgreSQL database, through a connection pool.
 type Store struct {
-	pool    *pgxpool.Pool
-	batcher *jobBatcher
+	pool *pgxpool.Pool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.BatchReader = (*Store)(nil)
+)
 
 // Open connects to the PostgreSQL database named by dsn, a "postgres://" or
 // "postgresql://" URL such as
@@ -57,26 +60,18 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("postgres: open %s: %w", Redact(dsn), err)
 	}
 	s := &Store{pool: pool}
-	s.batcher = newJobBatcher(lookupSlots(cfg.MaxConns), s.jobsByID)
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: open %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("postgres: open %s: %w", Redact(dsn), err)
 	}
 	return s, nil
 }
 
 // DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
 const DefaultMaxConns = 16
-
-// lookupSlots is how many of a pool's connections the API's job lookups may
-// hold at once: half of them, so that writers and the purge always find one.
-// Lookups beyond that wait for a slot and then share one query.
-func lookupSlots(maxConns int32) int {
-	return max(1, int(maxConns)/2)
-}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -97,16 +92,28 @@ func (s *Store) Close() error {
 // to reach the database directly.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// redact returns dsn with its password masked, for error messages.
-func redact(dsn string) string {
+// Redact returns a postgres:// URL with every password masked: the one in
+// its user information and any password or sslpassword query parameter
+// (pgx accepts both). An unparsable URL is not shown at all.
+func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "(unparsable DSN)"
 	}
-	return u.Redacted()
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+	}
+	u.RawQuery = queryPassword.ReplaceAllString(u.RawQuery, "${1}"+redacted)
+	return u.String()
 }
 
-// now is the current time truncated to what timestamptz stores.
+// redacted stands for a password in what is printed.
+const redacted = "xxxxx"
+
+// queryPassword matches a password parameter of a URL's query, in any case.
+var queryPassword = regexp.MustCompile(`(?i)((?:^|&)(?:ssl)?password=)[^&]*`)
 
 // notFound maps pgx.ErrNoRows to store.ErrNotFound with context.
 func notFound(err error, what string) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 	"github.com/polyjobs/polyjobs/server/store/storetest"
@@ -35,13 +36,21 @@ func open(t *testing.T, dsn string) *postgres.Store {
 	return s
 }
 
+// TestConformance runs the suite on the store, and on the store behind the
+// server's fast paths (whose lookups share JobsByKeys queries).
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	newStore := func(t *testing.T) *postgres.Store {
 		s, err := postgres.Open(ctx(t), pgtest.DSN(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		return s
+	}
+	t.Run("plain", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+	})
+	t.Run("fast", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return fastpath.NewStore(newStore(t), fastpath.StoreConfig{}) })
 	})
 }
 
@@ -187,7 +196,7 @@ func TestRecovery(t *testing.T) {
 			return err
 		},
 		"ListJobs": func(c context.Context) error {
-			_, err := s.ListJobs(c, org.ID, api.JobStatusCreated)
+			_, err := s.ListJobs(c, store.JobFilter{OrgID: org.ID, Statuses: []store.JobStatus{api.JobStatusCreated}})
 			return err
 		},
 		"WithAdvisoryLock": func(c context.Context) error {

@@ -33,29 +33,11 @@ func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobTyp
 	return job, nil
 }
 
-// Job returns the job with the given id if it belongs to orgID. When nothing
-// was committed to the database since the job was last read, by this process
-// or any other, it answers from memory (see walwatch.go): the database would
-// return the same row.
+// Job returns the job with the given id if it belongs to orgID.
 func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
-	var (
-		before  walToken
-		watched bool
-	)
-	if s.wal != nil {
-		if before, watched = s.wal.token(); watched {
-			if job, ok := s.recent.get(orgID, id, before); ok {
-				return job, nil
-			}
-		}
-	}
-	s.reads.Add(1)
 	job, err := scanJob(s.getJob.QueryRowContext(ctx, id.String(), orgID.String()))
 	if err != nil {
 		return store.Job{}, notFound(err, "job "+id.String())
-	}
-	if watched {
-		s.recent.put(orgID, id, before, job)
 	}
 	return job, nil
 }
@@ -69,15 +51,35 @@ func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
 	return job, nil
 }
 
-// ListJobs returns an organization's jobs, oldest first, optionally filtered by status.
-func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, statuses ...store.JobStatus) ([]store.Job, error) {
-	query := selectJob + ` WHERE org_id = ?`
-	args := []any{orgID.String()}
-	if len(statuses) > 0 {
-		query += ` AND status IN (?` + strings.Repeat(`, ?`, len(statuses)-1) + `)`
-		for _, st := range statuses {
+// ListJobs returns the jobs f selects, oldest first.
+func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.OrgID != uuid.Nil {
+		where, args = append(where, `org_id = ?`), append(args, f.OrgID.String())
+	}
+	if len(f.Types) > 0 {
+		where = append(where, `type IN (?`+strings.Repeat(`, ?`, len(f.Types)-1)+`)`)
+		for _, t := range f.Types {
+			args = append(args, string(t))
+		}
+	}
+	if len(f.Statuses) > 0 {
+		where = append(where, `status IN (?`+strings.Repeat(`, ?`, len(f.Statuses)-1)+`)`)
+		for _, st := range f.Statuses {
 			args = append(args, string(st))
 		}
+	}
+	query := selectJob
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if f.Limit > 0 {
+		// The newest f.Limit, then oldest first.
+		query = `SELECT * FROM (` + query + ` ORDER BY created_at DESC, id DESC LIMIT ?)`
+		args = append(args, f.Limit)
 	}
 	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, id`, args...)
 	if err != nil {

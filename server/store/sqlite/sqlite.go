@@ -7,9 +7,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -21,10 +22,20 @@ import (
 // giving up with "database is locked".
 const BusyTimeout = 5 * time.Second
 
+// FileMode is the mode of a database file the store creates; SQLite gives its
+// -wal and -shm files the same. Jobs' results may be confidential.
+const FileMode fs.FileMode = 0o600
+
+// ErrNoDatabase means Options.MustExist was set and the file does not exist.
+var ErrNoDatabase = errors.New("no such database")
+
 // Store is a store.Store on one SQLite database file.
 type Store struct {
 	db   *sql.DB
 	path string
+	// file identifies the database file opened, so that Ping notices when
+	// the file at path is deleted or replaced (nil for "file:" URIs).
+	file os.FileInfo
 
 	getJob    *sql.Stmt
 	keyByHash *sql.Stmt
@@ -32,25 +43,41 @@ type Store struct {
 	// pin is a connection held for the store's whole life, so that the
 	// database's -shm file, which wal maps, stays the same file.
 	pin *sql.Conn
-	// wal, when not nil, says whether anything was committed since a job
-	// was read; recent holds those jobs (see walwatch.go).
-	wal    *walWatch
-	recent recentJobs
-	// watching says the store holds a share of its -shm file's mapping.
-	watching bool
-	// reads counts job lookups that reached the database, for tests.
-	reads atomic.Int64
+	// wal, when not nil, tells whether anything was committed (ChangeToken).
+	wal *walWatch
 }
 
 var _ store.Store = (*Store)(nil)
+var _ store.ChangeWatcher = (*Store)(nil)
 
-// Open opens (creating it if needed) the SQLite database at path, applies the
-// embedded migrations and returns a ready store. path may be a plain file path
-// or a "file:" URI; ":memory:" is refused, since every pooled connection would
-// see a different database.
+// Options tune Open.
+type Options struct {
+	// MustExist refuses to create a database: opening a path where no file
+	// exists fails with ErrNoDatabase (administration commands, which must
+	// not leave an empty database behind a mistyped path).
+	MustExist bool
+}
+
+// Open opens, creating it if needed, the SQLite database at path, applies the
+// embedded migrations and returns a ready store.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options. path may be a plain file path or a "file:"
+// URI; ":memory:" is refused, since every pooled connection would see a
+// different database. A new database file is created with FileMode.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: a database file path is required")
+	}
+	s := &Store{path: path}
+	if !strings.HasPrefix(path, "file:") {
+		info, err := createFile(path, opts.MustExist)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		s.file = info
 	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
@@ -61,17 +88,36 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, path: path}
+	s.db = db
 	if err := s.init(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if !strings.HasPrefix(path, "file:") {
-		// Without the watch every lookup reads the database: slower, same answers.
+	if s.file != nil {
+		// Without the watch ChangeToken reports false: slower, same answers.
 		s.wal, _ = openWALWatch(path)
-		s.watching = true
 	}
 	return s, nil
+}
+
+// createFile makes sure a database file exists at path, creating an empty
+// one with FileMode unless mustExist, and returns what it is.
+func createFile(path string, mustExist bool) (os.FileInfo, error) {
+	info, err := os.Stat(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return info, err
+	}
+	if mustExist {
+		return nil, ErrNoDatabase
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	if f != nil {
+		f.Close()
+	}
+	return os.Stat(path)
 }
 
 // dsn turns a path into a modernc.org/sqlite data source name with the pragmas
@@ -114,9 +160,31 @@ func (s *Store) init(ctx context.Context) error {
 	return nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers and is still the file at the
+// path it was opened from: a database deleted or replaced under a running
+// server would otherwise go on serving a file nobody else sees.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.file != nil {
+		info, err := os.Stat(s.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("sqlite: the database file %s was deleted; restart to open a new one", s.path)
+		case err != nil:
+			return fmt.Errorf("sqlite: %w", err)
+		case !os.SameFile(info, s.file):
+			return fmt.Errorf("sqlite: the database file %s was replaced by another file; restart to open it", s.path)
+		}
+	}
 	return s.db.PingContext(ctx)
+}
+
+// ChangeToken implements store.ChangeWatcher from the WAL-index header (see
+// walwatch.go): it changes with every commit, by any process.
+func (s *Store) ChangeToken() (store.ChangeToken, bool) {
+	if s.wal == nil {
+		return store.ChangeToken{}, false
+	}
+	return s.wal.token()
 }
 
 // Close closes the database.
@@ -125,8 +193,8 @@ func (s *Store) Close() error {
 		s.pin.Close()
 	}
 	err := s.db.Close()
-	if s.watching {
-		s.watching = false
+	if s.wal != nil {
+		s.wal = nil
 		releaseWALWatch(s.path)
 	}
 	return err
@@ -140,8 +208,6 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // fromMicros converts a stored integer back to a UTC time.
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-// now is the current time truncated to what the schema stores.
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound with context.
 func notFound(err error, what string) error {

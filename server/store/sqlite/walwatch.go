@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/polyjobs/polyjobs/server/store"
 )
 
 // walWatch tells, without a query or a system call, whether anything was
@@ -36,8 +38,8 @@ type walWatch struct {
 // walHeaderSize is the size of one copy of the WAL-index header.
 const walHeaderSize = 48
 
-// walToken is a snapshot of the WAL-index header.
-type walToken [walHeaderSize / 4]uint32
+// The token is the header itself, word by word.
+var _ store.ChangeToken = [walHeaderSize / 4]uint32{}
 
 // sharedShm is one mapped -shm file and how many stores use it.
 type sharedShm struct {
@@ -96,8 +98,8 @@ func (r *shmRegistry) add(path string, s *sharedShm) {
 
 // token returns the current header, or false when it is being written or not
 // initialized (then the caller must read the database).
-func (w *walWatch) token() (walToken, bool) {
-	var a, b walToken
+func (w *walWatch) token() (store.ChangeToken, bool) {
+	var a, b store.ChangeToken
 	for i := range a {
 		a[i] = atomic.LoadUint32((*uint32)(unsafe.Pointer(&w.mem[4*i])))
 	}
@@ -109,7 +111,7 @@ func (w *walWatch) token() (walToken, bool) {
 	var word [4]byte
 	binary.NativeEndian.PutUint32(word[:], a[3])
 	if a != b || word[0] == 0 {
-		return walToken{}, false
+		return store.ChangeToken{}, false
 	}
 	return a, true
 }

@@ -60,39 +60,46 @@ func openPair(t *testing.T) (reader, writer *Store, org store.Organization) {
 	return reader, writer, org
 }
 
-// TestUnchangedDatabaseIsNotReadAgain: repeated lookups of a job cost one
-// database read until something is committed.
-func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
+// token returns the store's change token, failing the test when it has none.
+func token(t *testing.T, s *Store) store.ChangeToken {
+	t.Helper()
+	tok, ok := s.ChangeToken()
+	if !ok {
+		t.Fatal("no change token")
+	}
+	return tok
+}
+
+// TestChangeTokenMovesOnEveryCommit: the token stays put while nothing is
+// committed, reads included, and moves with any commit of any connection pool.
+func TestChangeTokenMovesOnEveryCommit(t *testing.T) {
 	ctx := context.Background()
 	reader, writer, org := openPair(t)
 	job, _ := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+	before := token(t, reader)
 	for i := 0; i < 10; i++ {
-		got, err := reader.Job(ctx, org.ID, job.ID)
-		if err != nil || got.Status != api.JobStatusCreated {
-			t.Fatalf("Job = %+v, %v", got, err)
+		if _, err := reader.Job(ctx, org.ID, job.ID); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if n := reader.Reads(); n != 1 {
-		t.Fatalf("%d database reads for 10 lookups of an unchanged job; want 1", n)
+	if token(t, reader) != before {
+		t.Fatal("reads moved the change token")
 	}
-	// Any commit, even to another job, makes the next lookup read again.
 	writer.CreateJob(ctx, org.ID, api.JobTypeSampleModel)
-	reader.Job(ctx, org.ID, job.ID)
-	if n := reader.Reads(); n != 2 {
-		t.Fatalf("%d database reads after a commit; want 2", n)
+	after := token(t, reader)
+	if after == before {
+		t.Fatal("a commit by another pool left the change token as it was")
 	}
-	// Jobs remembered under an older header are dropped.
-	if n := reader.Remembered(); n != 1 {
-		t.Fatalf("%d jobs remembered; want only the one read since the last commit", n)
+	if _, err := reader.Transition(ctx, job.ID, store.Start()); err != nil {
+		t.Fatal(err)
 	}
-	// Another organization never gets the remembered job.
-	if _, err := reader.Job(ctx, uuid.New(), job.ID); err == nil {
-		t.Fatal("another organization got the job")
+	if token(t, reader) == after {
+		t.Fatal("a commit by the store itself left the change token as it was")
 	}
 }
 
 // TestEveryCommitIsSeen interleaves writes by another connection pool with
-// reads: every read sees the latest committed state.
+// reads: every commit moves the token, and every read sees it.
 func TestEveryCommitIsSeen(t *testing.T) {
 	ctx := context.Background()
 	reader, writer, org := openPair(t)
@@ -106,7 +113,11 @@ func TestEveryCommitIsSeen(t *testing.T) {
 			t.Fatalf("job %d: %s; want created", i, got.Status)
 		}
 		for _, step := range steps {
+			before := token(t, reader)
 			want, err := writer.Transition(ctx, job.ID, step)
+			if token(t, reader) == before {
+				t.Fatalf("job %d: the commit of %s left the token as it was", i, step.To)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,11 +140,14 @@ func TestCommitByAnotherProcessIsSeen(t *testing.T) {
 		if got, _ := reader.Job(ctx, org.ID, job.ID); got.Status != api.JobStatusCreated {
 			t.Fatalf("before: %s", got.Status)
 		}
-		reader.Job(ctx, org.ID, job.ID) // remembered
+		before := token(t, reader)
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), writerEnv+"="+reader.path+" "+job.ID.String())
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("writer process: %v %s", err, out)
+		}
+		if token(t, reader) == before {
+			t.Fatal("a commit by another process left the token as it was")
 		}
 		if got, err := reader.Job(ctx, org.ID, job.ID); err != nil || got.Status != api.JobStatusRunning {
 			t.Fatalf("after another process started the job: %+v, %v; want running", got, err)

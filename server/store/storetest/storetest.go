@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentTransitionsHaveOneWinner", testConcurrentTransitions},
 		{"ConcurrentReadsSeeCommittedWrites", testConcurrentReads},
 		{"ListJobs", testListJobs},
+		{"JobsByKeys", testJobsByKeys},
 		{"PurgeJobs", testPurgeJobs},
 		{"Ping", testPing},
 	}
@@ -444,31 +445,88 @@ func testListJobs(t *testing.T, s store.Store) {
 	a := MustJob(t, s, org.ID, api.JobTypeExportLogs)
 	b := MustJob(t, s, org.ID, api.JobTypeSampleModel)
 	d := MustJob(t, s, org.ID, api.JobTypeUpdateModel)
-	MustJob(t, s, other.ID, api.JobTypeExportLogs)
+	e := MustJob(t, s, other.ID, api.JobTypeExportLogs)
 	if _, err := s.Transition(c, b.ID, store.Start()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Transition(c, d.ID, store.Finish(nil)); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.ListJobs(c, org.ID)
+	active := []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}
+	for _, tt := range []struct {
+		name   string
+		filter store.JobFilter
+		want   []uuid.UUID
+	}{
+		{"organization", store.JobFilter{OrgID: org.ID}, []uuid.UUID{a.ID, b.ID, d.ID}},
+		{"active", store.JobFilter{OrgID: org.ID, Statuses: active}, []uuid.UUID{a.ID, b.ID}},
+		{"type", store.JobFilter{OrgID: org.ID, Types: []store.JobType{api.JobTypeExportLogs, api.JobTypeUpdateModel}}, []uuid.UUID{a.ID, d.ID}},
+		{"type and status", store.JobFilter{OrgID: org.ID, Types: []store.JobType{api.JobTypeExportLogs}, Statuses: active}, []uuid.UUID{a.ID}},
+		{"newest two", store.JobFilter{OrgID: org.ID, Limit: 2}, []uuid.UUID{b.ID, d.ID}},
+		{"unknown organization", store.JobFilter{OrgID: uuid.New()}, nil},
+	} {
+		jobs, err := s.ListJobs(c, tt.filter)
+		if err != nil {
+			t.Fatalf("%s: ListJobs: %v", tt.name, err)
+		}
+		if ids := jobIDs(jobs); fmt.Sprint(ids) != fmt.Sprint(tt.want) && !(len(ids) == 0 && len(tt.want) == 0) {
+			t.Errorf("%s: ListJobs = %v; want %v", tt.name, ids, tt.want)
+		}
+	}
+	// Without an organization, every organization's jobs, oldest first
+	// (other stores' tests may share the database: look at ours only).
+	all, err := s.ListJobs(c, store.JobFilter{Types: []store.JobType{api.JobTypeExportLogs}})
 	if err != nil {
-		t.Fatalf("ListJobs: %v", err)
+		t.Fatal(err)
 	}
-	if ids := jobIDs(all); fmt.Sprint(ids) != fmt.Sprint([]uuid.UUID{a.ID, b.ID, d.ID}) {
-		t.Fatalf("ListJobs = %v; want %v", ids, []uuid.UUID{a.ID, b.ID, d.ID})
+	var ours []uuid.UUID
+	for _, j := range all {
+		if j.ID == a.ID || j.ID == e.ID {
+			ours = append(ours, j.ID)
+		}
 	}
-	active, err := s.ListJobs(c, org.ID, api.JobStatusCreated, api.JobStatusRunning)
+	if fmt.Sprint(ours) != fmt.Sprint([]uuid.UUID{a.ID, e.ID}) {
+		t.Errorf("ListJobs(every organization) holds %v of ours; want %v", ours, []uuid.UUID{a.ID, e.ID})
+	}
+}
+
+// testJobsByKeys checks a store.BatchReader: every job is matched with its
+// organization by the database, so another organization's key finds nothing.
+func testJobsByKeys(t *testing.T, s store.Store) {
+	b, ok := s.(store.BatchReader)
+	if !ok {
+		t.Skip("this store reads jobs one at a time: it is no store.BatchReader")
+	}
+	if b.BatchConcurrency() < 1 {
+		t.Fatalf("BatchConcurrency() = %d; want at least 1", b.BatchConcurrency())
+	}
+	c := ctx(t)
+	org, other := MustOrg(t, s), MustOrg(t, s)
+	a := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	d := MustJob(t, s, org.ID, api.JobTypeSampleModel)
+	e := MustJob(t, s, other.ID, api.JobTypeExportLogs)
+	jobs, err := b.JobsByKeys(c, []store.JobKey{
+		{OrgID: org.ID, ID: a.ID},
+		{OrgID: org.ID, ID: d.ID},
+		{OrgID: org.ID, ID: e.ID},       // another organization's job
+		{OrgID: other.ID, ID: a.ID},     // asked for by another organization
+		{OrgID: org.ID, ID: uuid.New()}, // no such job
+	})
 	if err != nil {
-		t.Fatalf("ListJobs(active): %v", err)
+		t.Fatalf("JobsByKeys: %v", err)
 	}
-	if ids := jobIDs(active); fmt.Sprint(ids) != fmt.Sprint([]uuid.UUID{a.ID, b.ID}) {
-		t.Fatalf("ListJobs(active) = %v; want %v", ids, []uuid.UUID{a.ID, b.ID})
+	got := map[uuid.UUID]store.Job{}
+	for _, j := range jobs {
+		if _, dup := got[j.ID]; dup {
+			t.Fatalf("JobsByKeys returned job %s twice", j.ID)
+		}
+		got[j.ID] = j
 	}
-	none, err := s.ListJobs(c, uuid.New())
-	if err != nil || len(none) != 0 {
-		t.Fatalf("ListJobs(unknown org) = %v, %v", none, err)
+	if len(got) != 2 {
+		t.Fatalf("JobsByKeys returned %v; want jobs %s and %s only", jobIDs(jobs), a.ID, d.ID)
 	}
+	assertSameJob(t, got[a.ID], a)
+	assertSameJob(t, got[d.ID], d)
 }
 
 func testPurgeJobs(t *testing.T, s store.Store) {

@@ -1,7 +1,8 @@
-package server
+package fastpath
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +21,7 @@ func TestParamMemoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newParamMemo(spec, defaultMemoSize)
+	m := newParamMemo(spec, defaultMemoEntries, defaultMemoBytes)
 	if m == nil {
 		t.Fatal("no memo for openapi.yaml")
 	}
@@ -44,6 +45,10 @@ func TestParamMemoKey(t *testing.T) {
 	}{
 		{"other credentials", newReq(memoPath, "X-Polytomic-Version", "2025-09-18", "Authorization", "Bearer x")},
 		{"other request id", newReq(memoPath, "X-Polytomic-Version", "2025-09-18", "X-Request-Id", "abc")},
+		// The spec declares no query parameter: validation never reads the
+		// query string, so it must not make the memo grow.
+		{"query", newReq(memoPath+"?a=b", "X-Polytomic-Version", "2025-09-18")},
+		{"long query", newReq(memoPath+"?p="+strings.Repeat("x", 16000), "X-Polytomic-Version", "2025-09-18")},
 	}
 	for _, tc := range same {
 		if k, ok := m.key(tc.req); !ok || k != base {
@@ -57,7 +62,6 @@ func TestParamMemoKey(t *testing.T) {
 		{"no version", newReq(memoPath)},
 		{"empty version", newReq(memoPath, "X-Polytomic-Version", "")},
 		{"other version", newReq(memoPath, "X-Polytomic-Version", "2024-02-08")},
-		{"query", newReq(memoPath+"?a=b", "X-Polytomic-Version", "2025-09-18")},
 		{"escaped path", newReq("/api/jobs/export%6cogs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", "X-Polytomic-Version", "2025-09-18")},
 		{"uppercase id", newReq(strings.ToUpper(memoPath), "X-Polytomic-Version", "2025-09-18")},
 	}
@@ -75,7 +79,9 @@ func TestParamMemoKey(t *testing.T) {
 	}
 	post := httptest.NewRequest(http.MethodPost, memoPath, strings.NewReader("{}"))
 	twice := newReq(memoPath, "X-Polytomic-Version", "2025-09-18", "X-Polytomic-Version", "2025-09-18")
-	for name, req := range map[string]*http.Request{"body": post, "repeated header": twice} {
+	long := newReq(memoPath + strings.Repeat("/x", maxMemoKeyBytes))
+	longVersion := newReq(memoPath, "X-Polytomic-Version", strings.Repeat("9", maxMemoKeyBytes))
+	for name, req := range map[string]*http.Request{"body": post, "repeated header": twice, "long path": long, "long version": longVersion} {
 		if _, ok := m.key(req); ok {
 			t.Errorf("%s: memoable, want full validation every time", name)
 		}
@@ -87,18 +93,29 @@ func TestParamMemoIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newParamMemo(spec, 10)
 	route := &routers.Route{}
-	for i := range 25 {
-		req := httptest.NewRequest(http.MethodGet, memoPath+"?i="+strings.Repeat("x", i), nil)
-		k, _ := m.key(req)
-		m.remember(k, route)
-		if n := m.len(); n > 10 {
-			t.Fatalf("after %d requests the memo holds %d, more than its bound 10", i+1, n)
-		}
-		if m.route(k) != route {
-			t.Fatalf("request %d was not remembered", i)
-		}
+	for _, bound := range []struct {
+		name             string
+		entries, size    int
+		maxEntries, maxB int
+	}{
+		{"by entries", 10, 1 << 20, 10, 1 << 20},
+		{"by bytes", 1 << 20, 1000, 1 << 20, 1000},
+	} {
+		t.Run(bound.name, func(t *testing.T) {
+			m := newParamMemo(spec, bound.entries, bound.size)
+			for i := range 200 {
+				req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/api/jobs/exportlogs/%08d-7c3e-7d4b-9f10-abcdef012345", i), nil)
+				k, _ := m.key(req)
+				m.remember(k, route)
+				if n, size := m.len(); n > bound.maxEntries || size > bound.maxB {
+					t.Fatalf("after %d requests the memo holds %d entries of %d bytes, beyond its bounds", i+1, n, size)
+				}
+				if m.route(k) != route {
+					t.Fatalf("request %d was not remembered", i)
+				}
+			}
+		})
 	}
 }
 
@@ -152,7 +169,7 @@ paths:
 			if err := spec.Validate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if got := newParamMemo(spec, 10) != nil; got != tc.memo {
+			if got := newParamMemo(spec, 10, 1<<20) != nil; got != tc.memo {
 				t.Fatalf("memo built: %v, want %v", got, tc.memo)
 			}
 		})

@@ -1,4 +1,4 @@
-package postgres
+package fastpath
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -19,7 +17,7 @@ import (
 // lookup either joins the batch that is still collecting lookups or starts
 // one: it takes one of maxInFlight slots, yields once so that the requests
 // already being served reach their own lookups and join, then runs the whole
-// batch as one `id = ANY($1)` query. When every slot is busy the new batch
+// batch as one query (store.BatchReader.JobsByKeys). When every slot is busy the new batch
 // waits and runs as soon as one is freed. Under light load nothing waits;
 // under heavy load one query answers dozens of requests.
 //
@@ -32,9 +30,10 @@ import (
 // it serves several callers; each caller that waits for a batch stops waiting
 // when its own context ends.
 type jobBatcher struct {
-	// query reads the jobs with the given distinct ids (absent ids are
-	// simply missing from the result).
-	query func(ctx context.Context, ids []uuid.UUID) ([]store.Job, error)
+	// query reads the jobs named by the given distinct keys, each matched
+	// with its organization by the database (absent ones are simply missing
+	// from the result).
+	query func(ctx context.Context, keys []store.JobKey) ([]store.Job, error)
 	// maxInFlight bounds the queries running at once.
 	maxInFlight int
 	// timeout bounds a shared query, which outlives any one caller's context.
@@ -49,13 +48,13 @@ type jobBatcher struct {
 
 // jobBatch is one query's worth of lookups and, once done is closed, its outcome.
 type jobBatch struct {
-	ids []uuid.UUID
+	keys []store.JobKey
 	// led is set once a goroutine has taken a slot to run the batch.
 	led  bool
 	done chan struct{}
 	jobs []store.Job
-	// index maps ids to positions in jobs, for batches of indexFrom jobs or more.
-	index map[uuid.UUID]int
+	// index maps keys to positions in jobs, for batches of indexFrom jobs or more.
+	index map[store.JobKey]int
 	err   error
 }
 
@@ -65,25 +64,24 @@ type jobBatch struct {
 const defaultBatchTimeout = 10 * time.Second
 
 // newJobBatcher returns a batcher running at most maxInFlight queries at once.
-func newJobBatcher(maxInFlight int, query func(ctx context.Context, ids []uuid.UUID) ([]store.Job, error)) *jobBatcher {
+func newJobBatcher(maxInFlight int, query func(ctx context.Context, keys []store.JobKey) ([]store.Job, error)) *jobBatcher {
 	return &jobBatcher{query: query, maxInFlight: max(1, maxInFlight), timeout: defaultBatchTimeout}
 }
 
-// lookup returns the job with the given id if it belongs to orgID, else an
-// error wrapping store.ErrNotFound.
-func (b *jobBatcher) lookup(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+// lookup returns the job key names, else an error wrapping store.ErrNotFound.
+func (b *jobBatcher) lookup(ctx context.Context, key store.JobKey) (store.Job, error) {
 	b.mu.Lock()
 	if batch := b.pending; batch != nil {
-		batch.ids = append(batch.ids, id)
+		batch.keys = append(batch.keys, key)
 		b.mu.Unlock()
-		return batch.wait(ctx, orgID, id)
+		return batch.wait(ctx, key)
 	}
-	batch := &jobBatch{ids: []uuid.UUID{id}, done: make(chan struct{})}
+	batch := &jobBatch{keys: []store.JobKey{key}, done: make(chan struct{})}
 	b.pending = batch
 	if b.inFlight == b.maxInFlight {
 		// Every slot is busy: the first one freed runs this batch.
 		b.mu.Unlock()
-		return batch.wait(ctx, orgID, id)
+		return batch.wait(ctx, key)
 	}
 	b.inFlight++
 	batch.led = true
@@ -93,17 +91,17 @@ func (b *jobBatcher) lookup(ctx context.Context, orgID, id uuid.UUID) (store.Job
 	// turns many queries into one, and when idle it costs nothing.
 	runtime.Gosched()
 	b.execute(batch)
-	return batch.pick(orgID, id)
+	return batch.pick(key)
 }
 
 // wait waits for the batch's query, or for ctx to end.
-func (batch *jobBatch) wait(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+func (batch *jobBatch) wait(ctx context.Context, key store.JobKey) (store.Job, error) {
 	select {
 	case <-batch.done:
-		return batch.pick(orgID, id)
+		return batch.pick(key)
 	case <-ctx.Done():
 		// The batch still runs for the others; this caller stops waiting.
-		return store.Job{}, fmt.Errorf("job %s: %w", id, ctx.Err())
+		return store.Job{}, fmt.Errorf("job %s: %w", key.ID, ctx.Err())
 	}
 }
 
@@ -117,12 +115,12 @@ func (b *jobBatcher) execute(batch *jobBatch) {
 	}
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-	batch.jobs, batch.err = b.query(ctx, distinct(batch.ids))
+	batch.jobs, batch.err = b.query(ctx, distinct(batch.keys))
 	cancel()
 	if len(batch.jobs) >= indexFrom {
-		batch.index = make(map[uuid.UUID]int, len(batch.jobs))
-		for i := range batch.jobs {
-			batch.index[batch.jobs[i].ID] = i
+		batch.index = make(map[store.JobKey]int, len(batch.jobs))
+		for i, j := range batch.jobs {
+			batch.index[store.JobKey{OrgID: j.OrgID, ID: j.ID}] = i
 		}
 	}
 	close(batch.done)
@@ -143,43 +141,37 @@ func (b *jobBatcher) execute(batch *jobBatch) {
 // so that each of its many callers finds its own without a scan.
 const indexFrom = 16
 
-// pick finds the job with id among the batch's jobs, checking its
-// organization. Another organization's job is reported exactly like a
-// missing one.
-func (batch *jobBatch) pick(orgID, id uuid.UUID) (store.Job, error) {
+// pick finds the job key names among the batch's jobs. The database has
+// matched each job with its organization; this only hands each caller its own.
+func (batch *jobBatch) pick(key store.JobKey) (store.Job, error) {
 	if batch.err != nil {
-		return store.Job{}, fmt.Errorf("job %s: %w", id, batch.err)
+		return store.Job{}, fmt.Errorf("job %s: %w", key.ID, batch.err)
 	}
-	i := -1
 	if batch.index != nil {
-		if at, ok := batch.index[id]; ok {
-			i = at
+		if i, ok := batch.index[key]; ok {
+			return batch.jobs[i], nil
 		}
 	} else {
-		for at := range batch.jobs {
-			if batch.jobs[at].ID == id {
-				i = at
-				break
+		for _, j := range batch.jobs {
+			if j.ID == key.ID && j.OrgID == key.OrgID {
+				return j, nil
 			}
 		}
 	}
-	if i < 0 || batch.jobs[i].OrgID != orgID {
-		return store.Job{}, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
-	}
-	return batch.jobs[i], nil
+	return store.Job{}, fmt.Errorf("job %s: %w", key.ID, store.ErrNotFound)
 }
 
-// distinct returns ids without repeats, in their first order.
-func distinct(ids []uuid.UUID) []uuid.UUID {
-	if len(ids) < 2 {
-		return ids // a lone lookup, the common case when idle: no map to build
+// distinct returns keys without repeats, in their first order.
+func distinct(keys []store.JobKey) []store.JobKey {
+	if len(keys) < 2 {
+		return keys // a lone lookup, the common case when idle: no map to build
 	}
-	out := ids[:0:0]
-	seen := make(map[uuid.UUID]struct{}, len(ids))
-	for _, id := range ids {
-		if _, dup := seen[id]; !dup {
-			seen[id] = struct{}{}
-			out = append(out, id)
+	out := keys[:0:0]
+	seen := make(map[store.JobKey]struct{}, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
 		}
 	}
 	return out

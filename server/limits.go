@@ -8,13 +8,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Rate limit defaults: generous for pollers (a well-behaved Wait polls a job
-// every few seconds), tight enough to stop a runaway loop.
-const (
-	DefaultRate  = 50.0
-	DefaultBurst = 100
-)
-
 // keyLimiter is a token bucket per API key. Buckets idle long enough to be
 // full again are dropped, so memory follows the number of active keys.
 type keyLimiter struct {
@@ -71,4 +64,12 @@ func (l *keyLimiter) sweep(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// wholeSeconds rounds a duration up to whole seconds, as Retry-After needs.
+func wholeSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }

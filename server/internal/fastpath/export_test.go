@@ -1,8 +1,8 @@
-package cache
+package fastpath
 
 import "time"
 
-// SetClock replaces the cache's clock, for tests.
+// SetClock replaces the store's clock, for tests.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Sizes returns the number of cached keys and jobs, for tests.

@@ -1,4 +1,4 @@
-package postgres
+package fastpath
 
 import (
 	"context"
@@ -26,7 +26,11 @@ type fakeJobs struct {
 	started chan []uuid.UUID // receives each query's ids as it starts, if non-nil
 }
 
-func (f *fakeJobs) query(ctx context.Context, ids []uuid.UUID) ([]store.Job, error) {
+func (f *fakeJobs) query(ctx context.Context, keys []store.JobKey) ([]store.Job, error) {
+	ids := make([]uuid.UUID, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
 	f.mu.Lock()
 	f.queries = append(f.queries, slices.Clone(ids))
 	f.mu.Unlock()
@@ -44,8 +48,8 @@ func (f *fakeJobs) query(ctx context.Context, ids []uuid.UUID) ([]store.Job, err
 		return nil, f.err
 	}
 	var out []store.Job
-	for _, id := range ids {
-		if j, ok := f.jobs[id]; ok {
+	for _, k := range keys {
+		if j, ok := f.jobs[k.ID]; ok && j.OrgID == k.OrgID { // as the database matches them
 			out = append(out, j)
 		}
 	}
@@ -83,7 +87,7 @@ func TestBatcherAnswersEachLookup(t *testing.T) {
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				got, err := b.lookup(ctx, j.OrgID, j.ID)
+				got, err := b.lookup(ctx, store.JobKey{OrgID: j.OrgID, ID: j.ID})
 				if err != nil || got.ID != j.ID {
 					errs <- errors.Join(errors.New("own job: wrong answer"), err)
 				}
@@ -94,7 +98,7 @@ func TestBatcherAnswersEachLookup(t *testing.T) {
 				if j.OrgID == orgA {
 					other = orgB
 				}
-				if _, err := b.lookup(ctx, other, j.ID); !errors.Is(err, store.ErrNotFound) {
+				if _, err := b.lookup(ctx, store.JobKey{OrgID: other, ID: j.ID}); !errors.Is(err, store.ErrNotFound) {
 					errs <- errors.Join(errors.New("other organization's job: want ErrNotFound"), err)
 				}
 			}()
@@ -103,7 +107,7 @@ func TestBatcherAnswersEachLookup(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, err := b.lookup(ctx, orgA, uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		if _, err := b.lookup(ctx, store.JobKey{OrgID: orgA, ID: uuid.New()}); !errors.Is(err, store.ErrNotFound) {
 			errs <- errors.Join(errors.New("unknown id: want ErrNotFound"), err)
 		}
 	}()
@@ -132,7 +136,7 @@ func TestBatcherSharesQueries(t *testing.T) {
 	results := make(chan error, 100)
 	lookup := func(j store.Job) {
 		defer wg.Done()
-		got, err := b.lookup(ctx, org, j.ID)
+		got, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: j.ID})
 		if err == nil && got.ID != j.ID {
 			err = errors.New("wrong job")
 		}
@@ -152,7 +156,7 @@ func TestBatcherSharesQueries(t *testing.T) {
 	waitFor(t, "lookups to join the pending batch", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return b.pending != nil && len(b.pending.ids) == waiting
+		return b.pending != nil && len(b.pending.keys) == waiting
 	})
 	close(f.hold)
 	wg.Wait()
@@ -187,9 +191,9 @@ func TestBatcherNeverJoinsAStartedQuery(t *testing.T) {
 	b := newJobBatcher(1, f.query)
 	ctx := context.Background()
 	done := make(chan error, 2)
-	go func() { _, err := b.lookup(ctx, org, jobs[0].ID); done <- err }()
+	go func() { _, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: jobs[0].ID}); done <- err }()
 	first := <-f.started
-	go func() { _, err := b.lookup(ctx, org, jobs[1].ID); done <- err }()
+	go func() { _, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: jobs[1].ID}); done <- err }()
 	waitFor(t, "the second lookup to wait", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -214,11 +218,14 @@ func TestBatcherCallerCancels(t *testing.T) {
 	f.started = make(chan []uuid.UUID, 10)
 	b := newJobBatcher(1, f.query)
 	first := make(chan error, 1)
-	go func() { _, err := b.lookup(context.Background(), org, jobs[0].ID); first <- err }()
+	go func() {
+		_, err := b.lookup(context.Background(), store.JobKey{OrgID: org, ID: jobs[0].ID})
+		first <- err
+	}()
 	<-f.started
 	ctx, cancel := context.WithCancel(context.Background())
 	waiter := make(chan error, 1)
-	go func() { _, err := b.lookup(ctx, org, jobs[1].ID); waiter <- err }()
+	go func() { _, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: jobs[1].ID}); waiter <- err }()
 	waitFor(t, "the lookup to wait", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -233,7 +240,7 @@ func TestBatcherCallerCancels(t *testing.T) {
 		t.Fatalf("the other lookup: %v", err)
 	}
 	// The abandoned batch still ran and gave its slot back.
-	if _, err := b.lookup(context.Background(), org, jobs[1].ID); err != nil {
+	if _, err := b.lookup(context.Background(), store.JobKey{OrgID: org, ID: jobs[1].ID}); err != nil {
 		t.Fatalf("lookup after: %v", err)
 	}
 }
@@ -248,7 +255,7 @@ func TestBatcherQueryError(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := b.lookup(context.Background(), org, j.ID)
+			_, err := b.lookup(context.Background(), store.JobKey{OrgID: org, ID: j.ID})
 			if !errors.Is(err, f.err) || errors.Is(err, store.ErrNotFound) {
 				t.Errorf("got %v, want the query's error", err)
 			}
@@ -265,7 +272,7 @@ func TestBatcherQueryTimeout(t *testing.T) {
 	f.hold = make(chan struct{}) // never closed: every query hangs until its context ends
 	b := newJobBatcher(1, f.query)
 	b.timeout = 50 * time.Millisecond
-	if _, err := b.lookup(context.Background(), org, jobs[0].ID); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := b.lookup(context.Background(), store.JobKey{OrgID: org, ID: jobs[0].ID}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want context.DeadlineExceeded", err)
 	}
 	b.mu.Lock()
@@ -304,7 +311,7 @@ func TestBatcherLargeBatch(t *testing.T) {
 	b := newJobBatcher(1, f.query)
 	ctx := context.Background()
 	first := make(chan error, 1)
-	go func() { _, err := b.lookup(ctx, org, jobs[0].ID); first <- err }()
+	go func() { _, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: jobs[0].ID}); first <- err }()
 	<-f.started
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*len(jobs))
@@ -312,13 +319,13 @@ func TestBatcherLargeBatch(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if got, err := b.lookup(ctx, org, j.ID); err != nil || got.ID != j.ID {
+			if got, err := b.lookup(ctx, store.JobKey{OrgID: org, ID: j.ID}); err != nil || got.ID != j.ID {
 				errs <- errors.Join(errors.New("own job: wrong answer"), err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if _, err := b.lookup(ctx, other, j.ID); !errors.Is(err, store.ErrNotFound) {
+			if _, err := b.lookup(ctx, store.JobKey{OrgID: other, ID: j.ID}); !errors.Is(err, store.ErrNotFound) {
 				errs <- errors.Join(errors.New("other organization: want ErrNotFound"), err)
 			}
 		}()
@@ -326,7 +333,7 @@ func TestBatcherLargeBatch(t *testing.T) {
 	waitFor(t, "every lookup to join the batch", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return b.pending != nil && len(b.pending.ids) == 2*len(jobs)
+		return b.pending != nil && len(b.pending.keys) == 2*len(jobs)
 	})
 	close(f.hold)
 	wg.Wait()
@@ -337,7 +344,7 @@ func TestBatcherLargeBatch(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if n := len(<-f.started); n != len(jobs) {
-		t.Fatalf("the shared query asked for %d ids, want %d", n, len(jobs))
+	if n := len(<-f.started); n != 2*len(jobs) {
+		t.Fatalf("the shared query asked for %d keys, want %d (each job for two organizations)", n, 2*len(jobs))
 	}
 }

@@ -1,4 +1,4 @@
-package cache
+package fastpath
 
 import (
 	"sync"
@@ -76,4 +76,11 @@ func (m *ttlMap[K, V]) len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.entries)
+}
+
+// delete removes the entry for k.
+func (m *ttlMap[K, V]) delete(k K) {
+	m.mu.Lock()
+	delete(m.entries, k)
+	m.mu.Unlock()
 }

@@ -1,10 +1,11 @@
-package cache_test
+package fastpath_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -13,8 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
-	"github.com/polyjobs/polyjobs/server/store/cache"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
 	"github.com/polyjobs/polyjobs/server/store/storetest"
 )
@@ -28,15 +29,22 @@ func openSQLite(t *testing.T) store.Store {
 	return s
 }
 
-// The cached store is a store: it passes the conformance suite unchanged.
+// The fast store is a store: it passes the conformance suite unchanged, on
+// SQLite (with its change token) here and on PostgreSQL (with its batches) in
+// the postgres package's tests.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return cache.New(openSQLite(t), cache.Config{}) })
+	storetest.Run(t, func(t *testing.T) store.Store { return fastpath.NewStore(openSQLite(t), fastpath.StoreConfig{}) })
 }
 
-// counting counts the lookups that reach the underlying store.
+// counting counts the lookups that reach the underlying store, and passes on
+// its change token.
 type counting struct {
 	store.Store
 	keys, jobs atomic.Int64
+}
+
+func (c *counting) ChangeToken() (store.ChangeToken, bool) {
+	return c.Store.(store.ChangeWatcher).ChangeToken()
 }
 
 func (c *counting) KeyByHash(ctx context.Context, h store.KeyHash) (store.Key, error) {
@@ -55,9 +63,9 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func setup(t *testing.T, cfg cache.Config) (*cache.Store, *counting, *clock, store.Organization) {
+func setup(t *testing.T, cfg fastpath.StoreConfig) (*fastpath.Store, *counting, *clock, store.Organization) {
 	base := &counting{Store: openSQLite(t)}
-	c := cache.New(base, cfg)
+	c := fastpath.NewStore(base, cfg)
 	clk := &clock{t: time.Now()}
 	c.SetClock(clk.now)
 	t.Cleanup(func() { c.Close() })
@@ -68,9 +76,21 @@ func setup(t *testing.T, cfg cache.Config) (*cache.Store, *counting, *clock, sto
 	return c, base, clk, org
 }
 
-func TestOnlyTerminalJobsAreCached(t *testing.T) {
+// withoutToken hides a store's change token, as PostgreSQL has none.
+type withoutToken struct{ *counting }
+
+func (withoutToken) ChangeToken() (store.ChangeToken, bool) { return store.ChangeToken{}, false }
+
+// TestWithoutTokenOnlyTerminalJobsAreCached: a store that cannot tell what
+// changed gets every lookup of a job that may still change.
+func TestWithoutTokenOnlyTerminalJobsAreCached(t *testing.T) {
 	ctx := context.Background()
-	c, base, clk, org := setup(t, cache.Config{JobTTL: time.Minute})
+	base := &counting{Store: openSQLite(t)}
+	c := fastpath.NewStore(withoutToken{base}, fastpath.StoreConfig{JobTTL: time.Minute})
+	clk := &clock{t: time.Now()}
+	c.SetClock(clk.now)
+	t.Cleanup(func() { c.Close() })
+	org, _ := c.CreateOrganization(ctx, "acme")
 	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	for i := 0; i < 3; i++ {
 		if _, err := c.Job(ctx, org.ID, job.ID); err != nil {
@@ -111,9 +131,105 @@ func TestOnlyTerminalJobsAreCached(t *testing.T) {
 	}
 }
 
+// TestUnchangedDatabaseIsNotReadAgain: with a change token, repeated lookups
+// of a job that may still change cost one read until anything is committed.
+func TestUnchangedDatabaseIsNotReadAgain(t *testing.T) {
+	ctx := context.Background()
+	c, base, _, org := setup(t, fastpath.StoreConfig{})
+	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+	base.jobs.Store(0)
+	for i := 0; i < 10; i++ {
+		got, err := c.Job(ctx, org.ID, job.ID)
+		if err != nil || got.Status != api.JobStatusCreated {
+			t.Fatalf("Job = %+v, %v", got, err)
+		}
+	}
+	if n := base.jobs.Load(); n != 1 {
+		t.Fatalf("%d database reads for 10 lookups of an unchanged job; want 1", n)
+	}
+	// Any commit, even to another job, makes the next lookup read again.
+	c.CreateJob(ctx, org.ID, api.JobTypeSampleModel)
+	c.Job(ctx, org.ID, job.ID)
+	if n := base.jobs.Load(); n != 2 {
+		t.Fatalf("%d database reads after a commit; want 2", n)
+	}
+	// Another organization never gets the cached job.
+	if _, err := c.Job(ctx, uuid.New(), job.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another organization got the job: %v", err)
+	}
+}
+
+// TestEveryCommitIsSeen interleaves writes by another connection pool (as
+// another process would) with cached reads: every read sees the latest
+// committed state.
+func TestEveryCommitIsSeen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "seen.db")
+	reader, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fastpath.NewStore(reader, fastpath.StoreConfig{})
+	t.Cleanup(func() { c.Close(); writer.Close() })
+	org, _ := writer.CreateOrganization(ctx, "acme")
+	for i := 0; i < 100; i++ {
+		job, _ := writer.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+		steps := []store.Transition{store.Start(), store.Finish(json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
+		if i%2 == 1 {
+			steps[1] = store.Fail(fmt.Sprintf("failure %d", i))
+		}
+		if got, _ := c.Job(ctx, org.ID, job.ID); got.Status != api.JobStatusCreated {
+			t.Fatalf("job %d: %s; want created", i, got.Status)
+		}
+		for _, step := range steps {
+			want, err := writer.Transition(ctx, job.ID, step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < 2; k++ {
+				got, err := c.Job(ctx, org.ID, job.ID)
+				if err != nil || got.Status != want.Status || string(got.Result) != string(want.Result) || got.Error != want.Error {
+					t.Fatalf("job %d after %s: read %+v, %v; want %+v", i, step.To, got, err, want)
+				}
+			}
+		}
+	}
+}
+
+// TestUnknownKeysAreRemembered: an unknown key costs one lookup per
+// UnknownKeyTTL, and a key created through the store works at once.
+func TestUnknownKeysAreRemembered(t *testing.T) {
+	ctx := context.Background()
+	c, base, clk, org := setup(t, fastpath.StoreConfig{})
+	hash := store.KeyHash(sha256.Sum256([]byte("not yet")))
+	for i := 0; i < 5; i++ {
+		if _, err := c.KeyByHash(ctx, hash); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown key: %v; want ErrNotFound", err)
+		}
+	}
+	if n := base.keys.Load(); n != 1 {
+		t.Fatalf("%d lookups of an unknown key; want 1", n)
+	}
+	clk.advance(fastpath.UnknownKeyTTL)
+	c.KeyByHash(ctx, hash)
+	if n := base.keys.Load(); n != 2 {
+		t.Fatalf("%d lookups after UnknownKeyTTL; want 2", n)
+	}
+	if _, err := c.CreateKey(ctx, org.ID, store.KeyKindUser, hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KeyByHash(ctx, hash); err != nil {
+		t.Fatalf("a key created through the store: %v", err)
+	}
+}
+
 func TestPurgeForgetsCachedJobs(t *testing.T) {
 	ctx := context.Background()
-	c, _, _, org := setup(t, cache.Config{})
+	c, _, _, org := setup(t, fastpath.StoreConfig{})
 	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 	c.Transition(ctx, job.ID, store.Finish(nil))
 	if _, err := c.Job(ctx, org.ID, job.ID); err != nil {
@@ -131,7 +247,7 @@ func TestPurgeForgetsCachedJobs(t *testing.T) {
 // at once; one revoked behind its back works for at most KeyTTL.
 func TestRevokedKeyBound(t *testing.T) {
 	ctx := context.Background()
-	c, base, clk, org := setup(t, cache.Config{KeyTTL: 10 * time.Second})
+	c, base, clk, org := setup(t, fastpath.StoreConfig{KeyTTL: 10 * time.Second})
 	hash := store.KeyHash(sha256.Sum256([]byte("k1")))
 	key, err := c.CreateKey(ctx, org.ID, store.KeyKindUser, hash)
 	if err != nil {
@@ -172,7 +288,7 @@ func TestRevokedKeyBound(t *testing.T) {
 
 func TestDisabledAndBounded(t *testing.T) {
 	ctx := context.Background()
-	c, base, _, org := setup(t, cache.Config{KeyTTL: -1, JobTTL: -1})
+	c, base, _, org := setup(t, fastpath.StoreConfig{KeyTTL: -1, JobTTL: -1})
 	hash := store.KeyHash(sha256.Sum256([]byte("k")))
 	c.CreateKey(ctx, org.ID, store.KeyKindOrg, hash)
 	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
@@ -185,7 +301,7 @@ func TestDisabledAndBounded(t *testing.T) {
 		t.Fatalf("disabled caches: %d key and %d job lookups; want 3 and 3", base.keys.Load(), base.jobs.Load())
 	}
 
-	b, _, _, org2 := setup(t, cache.Config{MaxJobs: 50})
+	b, _, _, org2 := setup(t, fastpath.StoreConfig{MaxJobs: 50})
 	for i := 0; i < 200; i++ {
 		j, _ := b.CreateJob(ctx, org2.ID, api.JobTypeExportLogs)
 		b.Transition(ctx, j.ID, store.Finish(nil))
@@ -200,7 +316,7 @@ func TestDisabledAndBounded(t *testing.T) {
 // whose TTL passed, so memory follows the jobs polled within the TTL.
 func TestExpiredEntriesAreSwept(t *testing.T) {
 	ctx := context.Background()
-	c, _, clk, org := setup(t, cache.Config{JobTTL: time.Second})
+	c, _, clk, org := setup(t, fastpath.StoreConfig{JobTTL: time.Second})
 	for i := 0; i < 100; i++ {
 		j, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
 		c.Transition(ctx, j.ID, store.Finish(nil))

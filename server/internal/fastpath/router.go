@@ -1,4 +1,4 @@
-package server
+package fastpath
 
 import (
 	"net/http"

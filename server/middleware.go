@@ -1,0 +1,221 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// pipeline is what every request goes through around the generated handler,
+// in order (see serve). It is one echo middleware rather than one per step
+// because echo builds its middleware chain anew for every request,
+// allocating a closure per middleware; steps called in sequence cost nothing
+// of the kind.
+type pipeline struct {
+	logger    *slog.Logger
+	access    *accessLog
+	metrics   *Metrics
+	bodyLimit int64
+	validator requestValidator
+}
+
+// middleware installs the pipeline in front of next.
+func (p *pipeline) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p.serve(c, next)
+		return nil
+	}
+}
+
+// serve runs one request through the pipeline.
+func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
+	start := time.Now()
+	// 1. Every request gets an id, echoed in X-Request-Id and in its log
+	//    lines, and a state on its context that the steps below fill in.
+	st := begin(c)
+	// 2-6. The steps that may fail; any error, panic included, goes to the
+	//    error handler (errors.go), which writes the spec's JSON error.
+	if err := p.guarded(c, next); err != nil {
+		c.Error(err)
+	}
+	// 7. One access log line and the request's metrics, with the status sent.
+	end := time.Now()
+	p.access.log(c, st, start, end)
+	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, end.Sub(start))
+}
+
+func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
+	// 2. A panic becomes a 500, logged with its stack.
+	defer func() {
+		if r := recover(); r != nil {
+			err = p.panicked(c, r)
+		}
+	}()
+	// 3. Headers every response carries, errors included: the API version
+	//    that serves it, and no caching or sniffing.
+	setResponseHeaders(c)
+	// 4. The API takes no body: refuse a large one, drain a small one.
+	if err := discardBody(c, p.bodyLimit); err != nil {
+		return err
+	}
+	// 5. The spec's request validation (validation.go): route, security
+	//    (auth.go: the API key becomes the request's Principal, within its
+	//    key's rate) and parameters.
+	if err := p.validator.Validate(c); err != nil {
+		return err
+	}
+	// 6. The generated wrapper binds the parameters and calls the strict
+	//    handler, which calls handler.GetJob (handler.go).
+	return next(c)
+}
+
+// panicked logs a recovered panic and returns it as an error.
+func (p *pipeline) panicked(c echo.Context, r any) error {
+	err, ok := r.(error)
+	if !ok {
+		err = fmt.Errorf("%v", r)
+	}
+	stack := make([]byte, 4<<10)
+	stack = stack[:runtime.Stack(stack, false)]
+	p.logger.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
+		slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
+	return fmt.Errorf("panic: %w", err)
+}
+
+// requestState is what the pipeline learns about a request as it goes: the
+// authentication step fills it in, the handler and the access log read it.
+// It is the request's context, so that the strict handler, which sees only
+// the context, finds it; carrying it costs one allocation per request.
+type requestState struct {
+	context.Context
+	// id is the request's id, as in its X-Request-Id response header.
+	id string
+	// principal is who the request acts for, once authenticated is set.
+	principal     Principal
+	authenticated bool
+}
+
+type stateKey struct{}
+
+// Value returns the state itself for stateKey and defers to the parent otherwise.
+func (s *requestState) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// stateFrom returns the state of a request's context, or nil outside the pipeline.
+func stateFrom(ctx context.Context) *requestState {
+	s, _ := ctx.Value(stateKey{}).(*requestState)
+	return s
+}
+
+// begin gives the request its id and its state.
+func begin(c echo.Context) *requestState {
+	req := c.Request()
+	rid := req.Header.Get(echo.HeaderXRequestID)
+	if !validRequestID(rid) {
+		rid = newRequestID()
+	}
+	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
+	st := &requestState{Context: req.Context(), id: rid}
+	c.SetRequest(req.WithContext(st))
+	return st
+}
+
+// PrincipalFrom returns the principal an authenticated request's context
+// carries.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	if s := stateFrom(ctx); s != nil && s.authenticated {
+		return s.principal, true
+	}
+	return Principal{}, false
+}
+
+// requestID returns the id the pipeline gave the request.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// maxRequestIDLen bounds a request id accepted from a client.
+const maxRequestIDLen = 64
+
+// newRequestID returns 128 random bits in hex. A request id must be unique,
+// not unguessable, so it comes from math/rand/v2's per-thread generator
+// (ChaCha8, randomly seeded) rather than the slower crypto/rand.
+func newRequestID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts 1 to 64 characters of [A-Za-z0-9._-]: a client's (or
+// a proxy's) id is kept so that traces join up, and anything else is
+// replaced, so that a client cannot inject text into logs.
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// setResponseHeaders sets the headers every response carries, errors
+// included: the served API version, and no caching or content sniffing of API
+// data. It is the only place that sets X-Polytomic-Version.
+func setResponseHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h[headerVersion] = versionValues[servedVersion(c.Request().Header.Get(headerVersion))]
+	h[echo.HeaderCacheControl] = noStore
+	h[echo.HeaderXContentTypeOptions] = noSniff
+}
+
+// Shared header values (net/http only reads them).
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)
+
+// discardBody reads and drops the request body, which the API does not take:
+// one over limit bytes is a 413, one that cannot be read (a broken chunked
+// encoding, a body shorter than its Content-Length) a 400. The request
+// then goes on as if it had none. The common request (net/http gives it
+// http.NoBody) passes untouched.
+func discardBody(c echo.Context, limit int64) error {
+	req := c.Request()
+	if req.ContentLength > limit {
+		return &apiError{status: http.StatusRequestEntityTooLarge}
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	_, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response(), req.Body, limit))
+	req.Body.Close()
+	req.Body, req.ContentLength = http.NoBody, 0
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge}
+	case err != nil:
+		return &apiError{status: http.StatusBadRequest, message: "the request body could not be read: " + err.Error()}
+	}
+	return nil
+}
