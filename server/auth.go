@@ -65,6 +65,12 @@ type authenticator struct {
 // before the request's parameters are even looked at, with a 429.
 func (a *authenticator) Authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	req := in.RequestValidationInput.Request
+	if len(req.Header[echo.HeaderAuthorization]) > 1 {
+		// Which one would count is a guess a proxy and this server might
+		// make differently: refuse both.
+		return echo.NewHTTPError(http.StatusUnauthorized, "invalid credentials: send one Authorization header").
+			SetInternal(errors.New("several Authorization headers"))
+	}
 	scheme, credentials, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " ")
 	switch in.SecuritySchemeName {
 	case schemeBearer:

@@ -22,7 +22,7 @@ import (
 // header of a 405).
 const (
 	apiRoutePath   = "/api/jobs/:type/:id"
-	allowedMethods = "GET"
+	allowedMethods = "GET, HEAD"
 )
 
 // handler implements the generated strict-server interface on a store.

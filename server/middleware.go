@@ -64,7 +64,11 @@ func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
 	// 3. Headers every response carries, errors included: the API version
 	//    that serves it, and no caching or sniffing.
 	setResponseHeaders(c)
-	// 4. The API takes no body: refuse a large one, drain a small one.
+	// 4. Oversized headers are refused; the API takes no body: refuse a
+	//    large one, drain a small one.
+	if headerSize(c.Request()) > MaxHeaderBytes {
+		return &apiError{status: http.StatusRequestHeaderFieldsTooLarge}
+	}
 	if err := discardBody(c, p.bodyLimit); err != nil {
 		return err
 	}
@@ -100,6 +104,9 @@ type requestState struct {
 	context.Context
 	// id is the request's id, as in its X-Request-Id response header.
 	id string
+	// method is the request's method as sent (the pipeline serves a HEAD as
+	// a GET).
+	method string
 	// principal is who the request acts for, once authenticated is set.
 	principal     Principal
 	authenticated bool
@@ -129,9 +136,28 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{Context: req.Context(), id: rid}
-	c.SetRequest(req.WithContext(st))
+	st := &requestState{Context: req.Context(), id: rid, method: req.Method}
+	req = req.WithContext(st)
+	if req.Method == http.MethodHead {
+		// Validated and served as the GET it stands for. This is the
+		// pipeline's copy of the request: net/http still sees a HEAD, and
+		// drops the body.
+		req.Method = http.MethodGet
+	}
+	c.SetRequest(req)
 	return st
+}
+
+// headerSize is the size of the request's header block as it came on the
+// wire, near enough: the request line and every header line.
+func headerSize(req *http.Request) int {
+	n := len(req.Method) + len(req.RequestURI) + len(req.Proto) + 4 + len(req.Host) + 8
+	for name, values := range req.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // PrincipalFrom returns the principal an authenticated request's context

@@ -233,7 +233,7 @@ func (l *accessLog) log(c echo.Context, st *requestState, start, end time.Time) 
 	r := slog.NewRecord(end, level, "request", 0)
 	r.AddAttrs(
 		slog.String("request_id", st.id),
-		slog.String("method", req.Method),
+		slog.String("method", st.method),
 		slog.String("path", req.URL.EscapedPath()),
 		slog.Int("status", resp.Status),
 		slog.Duration("latency", end.Sub(start)),

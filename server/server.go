@@ -61,7 +61,9 @@ const (
 	DefaultBurst       = 100
 )
 
-// MaxHeaderBytes is the largest request header block the server reads.
+// MaxHeaderBytes is the largest request header block (request line
+// included) the server accepts: beyond it the pipeline answers a JSON 431.
+// net/http itself reads twice as much before it answers a 431 of its own.
 const MaxHeaderBytes = 16 << 10
 
 // New returns the reference server as an echo handler ready to serve. The
@@ -130,8 +132,19 @@ func New(cfg Config) (*echo.Echo, error) {
 	// The generated wrapper binds the parameters and calls the strict
 	// handler, which calls handler.GetJob.
 	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint)}
-	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(h, nil))
+	apiserver.RegisterHandlers(withHead{e}, apiserver.NewStrictHandler(h, nil))
 	return e, nil
+}
+
+// withHead registers every GET route of the spec for HEAD too: RFC 9110
+// requires HEAD to answer like GET without a body. The pipeline validates a
+// HEAD request as the GET it stands for, and net/http drops the body.
+type withHead struct{ *echo.Echo }
+
+// GET registers h for GET and HEAD.
+func (r withHead) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	r.Echo.HEAD(path, h, m...)
+	return r.Echo.GET(path, h, m...)
 }
 
 // HTTPServer wraps h in an http.Server with the timeouts and limits a server
@@ -148,7 +161,7 @@ func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    2 * MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/uuid"
@@ -162,6 +164,9 @@ func TestGetJobErrors(t *testing.T) {
 			{"trailing slash", "GET", path + "/", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
 			{"encoded slash in id", "GET", "/api/jobs/exportlogs/a%2Fb", []string{"Authorization", acme.bearer()}, 400, "id"},
 			{"query string ignored", "GET", path + "?x=1", []string{"Authorization", acme.bearer()}, 200, ""},
+			{"HEAD", "HEAD", path, []string{"Authorization", acme.bearer()}, 200, ""},
+			{"HEAD unknown job", "HEAD", jobPath(api.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},
+			{"HEAD unauthenticated", "HEAD", path, nil, 401, "missing credentials"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -197,7 +202,7 @@ func TestGetJobErrors(t *testing.T) {
 						t.Fatalf("body = %s; want an ApiError with status %d", r.body, r.status)
 					}
 				}
-				if r.status == 405 && r.header.Get("Allow") != "GET" {
+				if r.status == 405 && r.header.Get("Allow") != "GET, HEAD" {
 					t.Fatalf("Allow = %q", r.header.Get("Allow"))
 				}
 			})
@@ -262,11 +267,47 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 }
 
+// TestUnreadableBody: a body that breaks off is the client's fault, a 400,
+// whatever its credentials, never an authentication failure.
+func TestUnreadableBody(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, api.JobTypeExportLogs)
+		for _, auth := range []string{acme.bearer(), ""} {
+			req := get(jobPath(job.Type, job.ID), "Authorization", auth)
+			req.ContentLength = 100
+			req.Body = io.NopCloser(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(io.ErrUnexpectedEOF)))
+			if r := en.do(req); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "body") {
+				t.Fatalf("auth %q: %d %s; want 400 about the body", auth, r.status, r.body)
+			}
+		}
+	})
+}
+
+// TestSeveralAuthorizationHeaders: which of several would count is a guess;
+// the server refuses them all with a 401.
+func TestSeveralAuthorizationHeaders(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, api.JobTypeExportLogs)
+		for _, second := range []string{acme.bearer(), acme.basic(), "Bearer garbage"} {
+			req := get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())
+			req.Header.Add("Authorization", second)
+			if r := en.do(req); r.status != http.StatusUnauthorized {
+				t.Fatalf("second header %q: %d %s; want 401", second, r.status, r.body)
+			}
+		}
+	})
+}
+
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
 
-// TestHugeHeaders goes through a real listener: header limits belong to net/http.
+// TestHugeHeaders goes through a real listener: headers past MaxHeaderBytes
+// get the application's JSON 431; far past it, net/http's own.
 func TestHugeHeaders(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
 	acme := en.tenant("acme")
@@ -279,30 +320,82 @@ func TestHugeHeaders(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
-
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", acme.bearer())
-	req.Header.Set("X-Padding", strings.Repeat("p", 64<<10))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	send := func(padding int) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", acme.bearer())
+		if padding > 0 {
+			req.Header.Set("X-Padding", strings.Repeat("p", padding))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
 	}
-	resp.Body.Close()
+	if resp, body := send(server.MaxHeaderBytes - 1024); resp.StatusCode != http.StatusOK {
+		t.Fatalf("headers under the limit: %d %s", resp.StatusCode, body)
+	}
+	resp, body := send(server.MaxHeaderBytes)
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("status %d; want 431", resp.StatusCode)
+		t.Fatalf("headers just over the limit: %d; want 431", resp.StatusCode)
 	}
-
+	if err := en.v.ValidateSchema("ApiError", body); err != nil || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("431 just over the limit: %s (%v); want the JSON ApiError with the usual headers", body, err)
+	}
+	if resp, _ := send(64 << 10); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("huge headers: %d; want 431 (from net/http)", resp.StatusCode)
+	}
 	// A normal request on the same server still works.
-	req, _ = http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", acme.bearer())
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if resp, body := send(0); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d %s; want 200", resp.StatusCode, body)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d; want 200", resp.StatusCode)
-	}
+}
+
+// TestHeadIsGetWithoutBody goes through a real listener, where net/http
+// drops the body of a HEAD response.
+func TestHeadIsGetWithoutBody(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, s setup) {
+		en := s.env(t)
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := server.HTTPServer(ln.Addr().String(), en.e, nil)
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		for _, path := range []string{jobPath(job.Type, job.ID), jobPath(job.Type, uuid.New())} {
+			responses := map[string]*http.Response{}
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				req, _ := http.NewRequest(method, "http://"+ln.Addr().String()+path, nil)
+				req.Header.Set("Authorization", acme.bearer())
+				req.Header.Set("X-Polytomic-Version", "2024-02-08")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if method == http.MethodHead && len(body) != 0 {
+					t.Fatalf("HEAD %s answered a body: %s", path, body)
+				}
+				responses[method] = resp
+			}
+			get, head := responses[http.MethodGet], responses[http.MethodHead]
+			if head.StatusCode != get.StatusCode {
+				t.Fatalf("HEAD %s: %d; GET: %d", path, head.StatusCode, get.StatusCode)
+			}
+			for _, h := range []string{"Content-Type", "X-Polytomic-Version", "Retry-After", "Cache-Control"} {
+				if head.Header.Get(h) != get.Header.Get(h) {
+					t.Errorf("HEAD %s: %s %q; GET: %q", path, h, head.Header.Get(h), get.Header.Get(h))
+				}
+			}
+		}
+	})
 }
 
 func TestPollHint(t *testing.T) {
