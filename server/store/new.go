@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -16,12 +18,27 @@ import (
 // Now is the current time as stores keep it: UTC, to the microsecond.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// MaxOrganizationNameLength bounds an organization's name, in bytes.
+const MaxOrganizationNameLength = 200
+
 // NewOrganization returns the organization to insert for name: trimmed,
-// non-empty, with a new time-ordered (v7) id.
+// non-empty, at most MaxOrganizationNameLength bytes of UTF-8 text without
+// control or formatting characters (a name is printed in terminals and
+// logs), with a new time-ordered (v7) id.
 func NewOrganization(name string) (Organization, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
+	switch {
+	case name == "":
 		return Organization{}, fmt.Errorf("create organization: %w: name is empty", ErrInvalid)
+	case len(name) > MaxOrganizationNameLength:
+		return Organization{}, fmt.Errorf("create organization: %w: name is %d bytes long, more than %d", ErrInvalid, len(name), MaxOrganizationNameLength)
+	case !utf8.ValidString(name):
+		return Organization{}, fmt.Errorf("create organization: %w: name is not UTF-8 text", ErrInvalid)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return Organization{}, fmt.Errorf("create organization: %w: name holds the control or formatting character %U", ErrInvalid, r)
+		}
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,8 +91,25 @@ func testOrganizations(t *testing.T, s store.Store) {
 	if _, err := s.CreateOrganization(c, "acme"); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate name: got %v, want ErrConflict", err)
 	}
-	if _, err := s.CreateOrganization(c, "   "); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("empty name: got %v, want ErrInvalid", err)
+	for name, bad := range map[string]string{
+		"empty":             "   ",
+		"too long":          strings.Repeat("a", store.MaxOrganizationNameLength+1),
+		"newline":           "acme\nadmin",
+		"escape":            "acme\x1b[2J",
+		"NUL":               "acme\x00",
+		"not UTF-8":         "acme\xff",
+		"bidi override":     "acme\u202eemca",
+		"line separator":    "ac\u2028me",
+		"zero-width joiner": "ac\u200dme",
+	} {
+		if _, err := s.CreateOrganization(c, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s name: got %v, want ErrInvalid", name, err)
+		}
+	}
+	if long, err := s.CreateOrganization(c, "Ünïcode & Co. "+strings.Repeat("x", store.MaxOrganizationNameLength-20)); err != nil {
+		t.Errorf("a long name within the bound: %v", err)
+	} else if len(long.Name) > store.MaxOrganizationNameLength {
+		t.Errorf("stored a name of %d bytes", len(long.Name))
 	}
 	got, err := s.Organization(c, org.ID)
 	if err != nil || got.ID != org.ID || got.Name != "acme" || !got.CreatedAt.Equal(org.CreatedAt) {
