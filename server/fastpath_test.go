@@ -25,7 +25,7 @@ import (
 func TestFastPathsAnswerLikePlain(t *testing.T) {
 	s := storeFactories["sqlite"](t)
 	metrics := server.NewMetrics()
-	cfg := server.Config{Store: s, Rate: -1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: metrics}
+	cfg := server.Config{Store: s, Rate: -1, AuthFailureRate: -1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: metrics}
 	en := newEnv(t, s, func(c *server.Config) { *c = cfg })
 	acme, globex, gone := en.tenant("acme"), en.tenant("globex"), en.tenant("gone")
 	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
@@ -93,6 +93,8 @@ func TestFastPathsAnswerLikePlain(t *testing.T) {
 }
 
 // counterValue returns the value of the counter called name in m.
+// For a histogram it is the number of observations; for a metric with
+// labels, the sum over all of them.
 func counterValue(t *testing.T, m *server.Metrics, name string) float64 {
 	t.Helper()
 	families, err := m.Registry.Gather()
@@ -100,10 +102,19 @@ func counterValue(t *testing.T, m *server.Metrics, name string) float64 {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
+		if f.GetName() != name {
+			continue
 		}
+		var sum float64
+		for _, metric := range f.GetMetric() {
+			if h := metric.GetHistogram(); h != nil {
+				sum += float64(h.GetSampleCount())
+			} else {
+				sum += metric.GetCounter().GetValue()
+			}
+		}
+		return sum
 	}
-	t.Fatalf("no counter %s", name)
+	t.Fatalf("no metric %s", name)
 	return 0
 }

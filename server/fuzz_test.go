@@ -191,13 +191,13 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	}
 	f.Cleanup(func() { s.Close() })
 	logs := &fuzzLog{}
-	// Rate limiting is off: every input reuses the same few keys, and a 429
-	// would say nothing about the input.
-	e, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Rate: -1})
+	// Rate limits are off: every input reuses the same few keys from the same
+	// address, and a 429 would say nothing about the input.
+	e, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Rate: -1, AuthFailureRate: -1})
 	if err != nil {
 		f.Fatalf("server.New: %v", err)
 	}
-	plain, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Rate: -1, Plain: true})
+	plain, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Rate: -1, AuthFailureRate: -1, Plain: true})
 	if err != nil {
 		f.Fatalf("server.New: %v", err)
 	}

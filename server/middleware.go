@@ -27,6 +27,9 @@ type pipeline struct {
 	metrics   *Metrics
 	bodyLimit int64
 	validator requestValidator
+	// failures limits failed authentications per client address; nil
+	// when off.
+	failures *failureLimiter
 }
 
 // middleware installs the pipeline in front of next.
@@ -43,15 +46,22 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 	// 1. Every request gets an id, echoed in X-Request-Id and in its log
 	//    lines, and a state on its context that the steps below fill in.
 	st := begin(c)
-	// 2-6. The steps that may fail; any error, panic included, goes to the
+	// 2-7. The steps that may fail; any error, panic included, goes to the
 	//    error handler (errors.go), which writes the spec's JSON error.
 	if err := p.guarded(c, next); err != nil {
 		c.Error(err)
 	}
-	// 7. One access log line and the request's metrics, with the status sent.
+	// 8. One access log line and the request's metrics, with the status
+	//    sent; a failed authentication counts against the client's address.
 	end := time.Now()
+	status := c.Response().Status
 	p.access.log(c, st, start, end)
-	p.metrics.observeRequest(c.Path() == apiRoutePath, c.Response().Status, end.Sub(start))
+	p.metrics.observeRequest(c.Path() == apiRoutePath, status, end.Sub(start))
+	if status == http.StatusUnauthorized && p.failures != nil {
+		if addr, ok := clientAddr(c.Request().RemoteAddr); ok {
+			p.failures.take(addr, end)
+		}
+	}
 }
 
 func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
@@ -72,15 +82,37 @@ func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
 	if err := discardBody(c, p.bodyLimit); err != nil {
 		return err
 	}
-	// 5. The spec's request validation (validation.go): route, security
+	// 5. A client address that failed to authenticate too often waits.
+	if err := p.checkFailures(c); err != nil {
+		return err
+	}
+	// 6. The spec's request validation (validation.go): route, security
 	//    (auth.go: the API key becomes the request's Principal, within its
 	//    key's rate) and parameters.
 	if err := p.validator.Validate(c); err != nil {
 		return err
 	}
-	// 6. The generated wrapper binds the parameters and calls the strict
+	// 7. The generated wrapper binds the parameters and calls the strict
 	//    handler, which calls handler.GetJob (handler.go).
 	return next(c)
+}
+
+// checkFailures refuses, with a 429, a request from an address that failed
+// to authenticate more often than its rate allows.
+func (p *pipeline) checkFailures(c echo.Context) error {
+	if p.failures == nil {
+		return nil
+	}
+	addr, ok := clientAddr(c.Request().RemoteAddr)
+	if !ok {
+		return nil
+	}
+	if wait := p.failures.wait(addr, time.Now()); wait > 0 {
+		secs := wholeSeconds(wait)
+		return &apiError{status: http.StatusTooManyRequests, retryAfter: secs,
+			message: fmt.Sprintf("too many failed authentications from this address; retry after %d s", secs)}
+	}
+	return nil
 }
 
 // panicked logs a recovered panic and returns it as an error.

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -152,4 +154,50 @@ func TestLogsNeverContainKeyMaterial(t *testing.T) {
 			t.Fatalf("the logs contain credentials %q", a)
 		}
 	}
+}
+
+// TestFailedAuthenticationsLimitedPerAddress: past its burst of failed
+// authentications, an address waits, answered 429 before any key is looked
+// up; another address, and the limit's end, are unaffected.
+func TestFailedAuthenticationsLimitedPerAddress(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, s setup) {
+		m := server.NewMetrics()
+		en := s.env(t, func(c *server.Config) { c.AuthFailureRate, c.AuthFailureBurst, c.Metrics = 1, 5, m })
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, api.JobTypeExportLogs)
+		unknown, _, _ := apikey.New(store.KeyKindUser)
+		from := func(addr, auth string) response {
+			req := get(jobPath(job.Type, job.ID), "Authorization", auth)
+			req.RemoteAddr = addr
+			return en.do(req)
+		}
+		const attacker, other = "203.0.113.7:40000", "198.51.100.2:40000"
+		for i := range 5 {
+			if r := from(attacker, "Bearer "+unknown); r.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d within the burst: %d", i+1, r.status)
+			}
+		}
+		lookups := counterValue(t, m, "polyjobs_store_duration_seconds")
+		r := from(attacker, "Bearer "+unknown)
+		if r.status != http.StatusTooManyRequests || r.json(t)["key"] != "rate_limited" {
+			t.Fatalf("past the burst: %d %s; want 429 rate_limited", r.status, r.body)
+		}
+		if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {
+			t.Fatalf("Retry-After = %q", r.header.Get("Retry-After"))
+		}
+		// Even good credentials wait: the limit is the address's.
+		if r := from(attacker, acme.bearer()); r.status != http.StatusTooManyRequests {
+			t.Fatalf("good key from the limited address: %d", r.status)
+		}
+		if got := counterValue(t, m, "polyjobs_store_duration_seconds"); got != lookups {
+			t.Fatalf("refused requests reached the store: %v lookups, then %v", lookups, got)
+		}
+		if r := from(other, acme.bearer()); r.status != http.StatusOK {
+			t.Fatalf("another address: %d", r.status)
+		}
+		time.Sleep(1100 * time.Millisecond) // one token back at 1/s
+		if r := from(attacker, acme.bearer()); r.status != http.StatusOK {
+			t.Fatalf("after waiting: %d %s", r.status, r.body)
+		}
+	})
 }

@@ -40,6 +40,14 @@ type Config struct {
 	// a negative Rate turns rate limiting off.
 	Rate  float64
 	Burst int
+	// AuthFailureRate is the sustained failed authentications per second
+	// allowed per client address, and AuthFailureBurst the bucket size;
+	// past them the address's requests get a 429 before any credentials
+	// are looked up. Behind a load balancer every client shares its
+	// address, so the defaults are generous. Zero means the defaults; a
+	// negative rate turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 	// Metrics receives the server's metrics; serve Metrics.Registry (see
 	// AdminHandler). Default: a private set.
 	Metrics *Metrics
@@ -59,6 +67,10 @@ const (
 	DefaultJobCacheTTL = fastpath.DefaultJobTTL
 	DefaultRate        = 50.0
 	DefaultBurst       = 100
+	// A client may fail to authenticate 50 times in a row, then about once
+	// a second.
+	DefaultAuthFailureRate  = 1.0
+	DefaultAuthFailureBurst = 50
 )
 
 // MaxHeaderBytes is the largest request header block (request line
@@ -86,6 +98,12 @@ func New(cfg Config) (*echo.Echo, error) {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultBurst
+	}
+	if cfg.AuthFailureRate == 0 {
+		cfg.AuthFailureRate = DefaultAuthFailureRate
+	}
+	if cfg.AuthFailureBurst <= 0 {
+		cfg.AuthFailureBurst = DefaultAuthFailureBurst
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
@@ -122,13 +140,17 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = (&errorHandler{logger: cfg.Logger}).handle
-	e.Use((&pipeline{
+	p := &pipeline{
 		logger:    cfg.Logger,
 		access:    newAccessLog(cfg.Logger),
 		metrics:   cfg.Metrics,
 		bodyLimit: cfg.BodyLimit,
 		validator: validator,
-	}).middleware)
+	}
+	if cfg.AuthFailureRate > 0 {
+		p.failures = newFailureLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst)
+	}
+	e.Use(p.middleware)
 	// The generated wrapper binds the parameters and calls the strict
 	// handler, which calls handler.GetJob.
 	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint)}

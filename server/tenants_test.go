@@ -116,7 +116,7 @@ func TestTenantMatrix(t *testing.T) {
 	forEachSetup(t, func(t *testing.T, s setup) {
 		// Rate limiting is off: this test is about isolation, and sends a
 		// few hundred requests with a handful of keys.
-		en := matrixEnv{env: s.env(t, func(c *server.Config) { c.Rate = -1 })}
+		en := matrixEnv{env: s.env(t, func(c *server.Config) { c.Rate, c.AuthFailureRate = -1, -1 })}
 		en.spec = newSpecChecker(t)
 		orgs := []tenant{en.tenant("acme"), en.tenant("globex"), en.tenant("initech")}
 		// Jobs of several types in every status, so that cached terminal
