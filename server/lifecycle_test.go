@@ -175,3 +175,109 @@ func TestSlowClientsCannotHoldConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestConnectionCap fills a server capped at a few connections with idle
+// keep-alive clients: a new client is still served at once, because idle
+// connections are shed first; with every slot busy in a request, a new
+// client waits for one, and is served once it is free.
+func TestConnectionCap(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
+	gate := make(chan struct{})
+	var blocked sync.WaitGroup
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("block") {
+			blocked.Done()
+			<-gate
+		}
+		en.e.ServeHTTP(w, r)
+	})
+	const max = 4
+	srv := server.HTTPServer("", h, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := server.NewListener(ln, srv, max)
+	go srv.Serve(limited)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
+	get := func(c *http.Client, query string) error {
+		req, _ := http.NewRequest(http.MethodGet, url+query, nil)
+		req.Header.Set("Authorization", acme.bearer())
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	}
+	newClient := func() *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+	}
+
+	// max idle keep-alive connections, then one more client.
+	for range max {
+		if err := get(newClient(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every slot to be taken", func() bool { return limited.Open() == max })
+	start := time.Now()
+	if err := get(newClient(), ""); err != nil {
+		t.Fatalf("a client beyond the idle ones: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a client beyond the idle ones waited %v; idle connections should have been shed", d)
+	}
+
+	// Every slot busy in a request: the next client waits, then is served.
+	blocked.Add(max)
+	for range max {
+		go get(newClient(), "?block")
+	}
+	blocked.Wait()
+	served := make(chan error, 1)
+	go func() { served <- get(newClient(), "") }()
+	select {
+	case err := <-served:
+		t.Fatalf("served (%v) while every connection was busy", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-served; err != nil {
+		t.Fatalf("once a slot was free: %v", err)
+	}
+	if limited.Open() > max {
+		t.Fatalf("%d connections open; the cap is %d", limited.Open(), max)
+	}
+}
+
+func TestDefaultMaxConns(t *testing.T) {
+	for _, tc := range []struct {
+		nofile uint64
+		want   int
+	}{
+		{256, 64}, {1024, 768}, {16384, 14336}, {1 << 20, 32768},
+	} {
+		if got := server.DefaultMaxConns(tc.nofile); got != tc.want {
+			t.Errorf("DefaultMaxConns(%d) = %d; want %d", tc.nofile, got, tc.want)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

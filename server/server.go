@@ -73,6 +73,11 @@ const (
 	DefaultAuthFailureBurst = 50
 )
 
+// DefaultIdleTimeout is how long an idle keep-alive connection is kept: long
+// enough for a poller's next request, short enough that idle clients do not
+// pile up.
+const DefaultIdleTimeout = 30 * time.Second
+
 // MaxHeaderBytes is the largest request header block (request line
 // included) the server accepts: beyond it the pipeline answers a JSON 431.
 // net/http itself reads twice as much before it answers a 431 of its own.
@@ -182,7 +187,7 @@ func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    2 * MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
