@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,16 +18,37 @@ import (
 // readyTimeout bounds the store check of /readyz.
 const readyTimeout = 2 * time.Second
 
+// AdminConfig configures the admin listener's handler.
+type AdminConfig struct {
+	// Store is checked by /readyz. Required.
+	Store store.Store
+	// Metrics are served on /metrics. Required.
+	Metrics *Metrics
+	// Logger receives why the server is not ready. Default: slog.Default().
+	Logger *slog.Logger
+	// Token, when set, must be sent as "Authorization: Bearer <Token>" for
+	// /metrics and /debug/pprof/; /healthz and /readyz stay open, for load
+	// balancers.
+	Token string
+	// Pprof serves Go's profiles on /debug/pprof/. Off by default: they
+	// expose the command line (with its database URL) and internals.
+	Pprof bool
+}
+
 // AdminHandler serves the admin listener, which is kept apart from the API:
 //
-//	/healthz  200 while the process is alive
-//	/readyz   200 when the store answers, 503 when it does not
-//	/metrics  Prometheus metrics
-//	/debug/pprof/  Go profiles, for finding where time goes
+//	/healthz        200 while the process is alive
+//	/readyz         200 when the store answers, 503 when it does not
+//	/metrics        Prometheus metrics
+//	/debug/pprof/   Go profiles, only with AdminConfig.Pprof
 //
-// It exposes internals (profiles, metrics): bind it to a loopback or private
-// address only, as the default does.
-func AdminHandler(s store.Store, m *Metrics, logger *slog.Logger) http.Handler {
+// It exposes internals: bind it to a loopback or private address, as the
+// default does, and give it a Token when anyone else can reach it.
+func AdminHandler(cfg AdminConfig) http.Handler {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -33,20 +56,42 @@ func AdminHandler(s store.Store, m *Metrics, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := s.Ping(ctx); err != nil {
+		if err := cfg.Store.Ping(ctx); err != nil {
 			logger.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.String("error", err.Error()))
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "store unreachable"})
 			return
 		}
 		writeStatus(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	guard := func(h http.Handler) http.Handler { return requireToken(cfg.Token, h) }
+	mux.Handle("GET /metrics", guard(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
+	if cfg.Pprof {
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	}
 	return mux
+}
+
+// requireToken serves h only to requests bearing token; an empty token
+// lets every request through.
+func requireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("Authorization")
+		if len(r.Header.Values("Authorization")) != 1 || !strings.HasPrefix(got, "Bearer ") ||
+			subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="polyjobs admin"`)
+			writeStatus(w, http.StatusUnauthorized, map[string]string{"status": "unauthorized", "reason": "send Authorization: Bearer <admin token>"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeStatus(w http.ResponseWriter, status int, body any) {

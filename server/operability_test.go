@@ -64,7 +64,7 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 	s := storeFactories["sqlite"](t)
 	m := server.NewMetrics()
 	en := newEnv(t, s, func(c *server.Config) { c.Metrics = m })
-	admin := server.AdminHandler(s, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	admin := server.AdminHandler(server.AdminConfig{Store: s, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	acme := en.tenant("acme")
 	done := en.job(acme.org.ID, api.JobTypeExportLogs, store.Finish(nil))
 	running := en.job(acme.org.ID, api.JobTypeSampleModel, store.Start())
@@ -113,6 +113,9 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 	}
 	if strings.Contains(metrics, acme.userKey) {
 		t.Fatal("a key appears in the metrics")
+	}
+	if code, _ := call("/debug/pprof/cmdline"); code != http.StatusNotFound {
+		t.Fatalf("/debug/pprof/cmdline without AdminConfig.Pprof = %d; want 404", code)
 	}
 	s.Close()
 	if code, body := call("/readyz"); code != 503 || strings.Contains(body, "sql") {
@@ -200,4 +203,40 @@ func TestFailedAuthenticationsLimitedPerAddress(t *testing.T) {
 			t.Fatalf("after waiting: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// TestAdminToken: with a token, metrics and profiles need it; health and
+// readiness stay open for load balancers.
+func TestAdminToken(t *testing.T) {
+	s := storeFactories["sqlite"](t)
+	t.Cleanup(func() { s.Close() })
+	admin := server.AdminHandler(server.AdminConfig{Store: s, Metrics: server.NewMetrics(), Token: "s3cret", Pprof: true})
+	call := func(path string, auth ...string) int {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for _, a := range auth {
+			req.Header.Add("Authorization", a)
+		}
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, tc := range []struct {
+		path string
+		auth []string
+		want int
+	}{
+		{"/healthz", nil, 200},
+		{"/readyz", nil, 200},
+		{"/metrics", nil, 401},
+		{"/metrics", []string{"Bearer wrong"}, 401},
+		{"/metrics", []string{"Basic czNjcmV0"}, 401},
+		{"/metrics", []string{"Bearer s3cret", "Bearer s3cret"}, 401},
+		{"/metrics", []string{"Bearer s3cret"}, 200},
+		{"/debug/pprof/cmdline", nil, 401},
+		{"/debug/pprof/cmdline", []string{"Bearer s3cret"}, 200},
+	} {
+		if got := call(tc.path, tc.auth...); got != tc.want {
+			t.Errorf("%s with %q: %d; want %d", tc.path, tc.auth, got, tc.want)
+		}
+	}
 }

@@ -149,7 +149,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 			ln.Close()
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(st, metrics, logger), logger)
+		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{Store: st, Metrics: metrics, Logger: logger, Pprof: true}), logger)
 		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
 		go admin.Serve(adminLn)
 	}
