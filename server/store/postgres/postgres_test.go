@@ -64,13 +64,22 @@ func TestOpenRefusesOtherDSNs(t *testing.T) {
 }
 
 func TestOpenErrorHidesPassword(t *testing.T) {
-	// Nothing listens on port 1.
-	_, err := postgres.Open(ctx(t), "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2")
-	if err == nil {
-		t.Fatal("Open of an unreachable server succeeded")
-	}
-	if msg := err.Error(); strings.Contains(msg, "hunter2") {
-		t.Fatalf("error reveals the password: %s", msg)
+	for _, dsn := range []string{
+		// Nothing listens on port 1.
+		"postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2",
+		"postgres://u@127.0.0.1:1/db?connect_timeout=2&password=hunter2",
+		"postgresql://u@127.0.0.1:1/db?sslmode=disable&PASSWORD=hunter2&connect_timeout=2",
+		// Unparsable.
+		"postgres://u:hunter2@127.0.0.1:notaport/db",
+		"postgres://u@127.0.0.1/db?password=hunter2&pool_max_conns=many",
+	} {
+		_, err := postgres.Open(ctx(t), dsn)
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", dsn)
+		}
+		if msg := err.Error(); strings.Contains(msg, "hunter2") {
+			t.Errorf("error reveals the password: %s", msg)
+		}
 	}
 }
 

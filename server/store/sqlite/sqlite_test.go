@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -97,5 +98,67 @@ func TestUpgradeFromFirstSchema(t *testing.T) {
 	if _, err := s.DB().Exec(`INSERT INTO jobs (id, org_id, type, status, created_at, updated_at)
 		VALUES (?, ?, 'exportlogs', 'paused', 3, 3)`, uuid.NewString(), org); err == nil {
 		t.Fatal("the database accepted a status outside the lifecycle")
+	}
+}
+
+// TestFilesArePrivate: the database and its -wal and -shm files are created
+// readable by their owner only; results may be confidential.
+func TestFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "private.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateOrganization(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode != sqlite.FileMode {
+			t.Errorf("%s: mode %v; want %v", filepath.Base(name), mode, sqlite.FileMode)
+		}
+	}
+}
+
+// TestPingNoticesDeletedOrReplacedFile: a server must not go on serving a
+// database file that is no longer the one at its path.
+func TestPingNoticesDeletedOrReplacedFile(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		change func(path string) error
+		want   string
+	}{
+		{"deleted", os.Remove, "deleted"},
+		{"replaced", func(path string) error {
+			other := path + ".new"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(other, path)
+		}, "replaced"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "polyjobs.db")
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Ping(ctx); err != nil {
+				t.Fatalf("Ping before: %v", err)
+			}
+			if err := tc.change(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Ping after the file was %s: %v; want an error saying so", tc.name, err)
+			}
+		})
 	}
 }
