@@ -215,4 +215,15 @@ type GetJobParams struct {
 	// is used. The response's `X-Polytomic-Version` header names the version that
 	// served it.
 	XPolytomicVersion *APIVersion `json:"X-Polytomic-Version,omitempty"`
+
+	// IfNoneMatch Entity tags of job states the caller has already seen (RFC 9110 §13.1.2: a list,
+	// weak comparison, or `*`). When one matches the job's current `ETag`, the answer is
+	// `304 Not Modified` without a body. Sent by polyjobs; Polytomic ignores it.
+	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+
+	// Prefer `wait=<seconds>` (RFC 7240): together with a matching `If-None-Match` on a job that
+	// is not terminal, the server may hold the request until the job changes (`200`) or
+	// the wait runs out (`304`), and says so in `Preference-Applied`. Without that header
+	// in the answer, the caller polls as usual. Sent by polyjobs; Polytomic ignores it.
+	Prefer *string `json:"Prefer,omitempty"`
 }

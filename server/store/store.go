@@ -76,16 +76,34 @@ type JobKey struct {
 	OrgID, ID uuid.UUID
 }
 
-// BatchReader is implemented by stores for which one query for many jobs is
-// much cheaper than one query each (PostgreSQL, over the network). The
-// server's fast path gathers concurrent lookups into such queries.
-type BatchReader interface {
+// MultiReader is implemented by stores that read many jobs in one query.
+type MultiReader interface {
 	// JobsByKeys returns the jobs named by keys that exist, each checked
 	// against its organization by the database; keys that match no job are
 	// missing from the result, in no particular order.
 	JobsByKeys(ctx context.Context, keys []JobKey) ([]Job, error)
+}
+
+// BatchReader is implemented by stores for which one query for many jobs is
+// much cheaper than one query each (PostgreSQL, over the network). The
+// server's fast path gathers concurrent lookups into such queries.
+type BatchReader interface {
+	MultiReader
 	// BatchConcurrency is how many JobsByKeys queries may run at once.
 	BatchConcurrency() int
+}
+
+// ChangeNotifier is implemented by stores that tell when a job's status
+// changes, so that requests waiting for a change are woken at once.
+type ChangeNotifier interface {
+	// Subscribe calls fn with the id of each job whose status changes, once
+	// the change is committed: the changes made through this store, and
+	// those it learns of from elsewhere (PostgreSQL's notifications, from
+	// every replica and admin command). fn(uuid.Nil) means changes may have
+	// been missed (the notifications' connection was lost and is back):
+	// re-read every job of interest. fn must not block. stop ends the
+	// subscription.
+	Subscribe(fn func(id uuid.UUID)) (stop func())
 }
 
 // ChangeToken is an opaque snapshot of a database's commit state: two equal

@@ -156,6 +156,9 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 		RETURNING `+jobColumns,
 		string(t.To), result, errMsg, at, finished, id, statusStrings(t.AllowedFrom())))
 	if err == nil {
+		// The database notifies every listener (this one included) at
+		// commit; this process's own waiters need not wait for the echo.
+		s.notify.subs.Notify(id)
 		return job, nil
 	}
 	if isBadText(err) {

@@ -27,12 +27,14 @@ import (
 
 // Store is a store.Store on one PostgreSQL database, through a connection pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	notify notifier
 }
 
 var (
-	_ store.Store       = (*Store)(nil)
-	_ store.BatchReader = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.BatchReader    = (*Store)(nil)
+	_ store.ChangeNotifier = (*Store)(nil)
 )
 
 // Open connects to the PostgreSQL database named by dsn, a "postgres://" or
@@ -62,7 +64,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open %s: %w", Redact(dsn), err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, notify: notifier{connConfig: cfg.ConnConfig}}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", Redact(dsn), err)
@@ -81,9 +83,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection of the pool, waiting for those in use to be
-// released. It always returns nil.
+// Close stops listening for changes and closes every connection of the
+// pool, waiting for those in use to be released. It always returns nil.
 func (s *Store) Close() error {
+	s.notify.close()
 	s.pool.Close()
 	return nil
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -292,5 +293,108 @@ func TestUnknownIDs(t *testing.T) {
 	s := open(t, pgtest.DSN(t))
 	if _, err := s.JobByID(ctx(t), uuid.Nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("JobByID(nil uuid) = %v", err)
+	}
+}
+
+// hearing collects the ids a subscription hears.
+type hearing struct {
+	mu  sync.Mutex
+	ids []uuid.UUID
+}
+
+func (h *hearing) add(id uuid.UUID) {
+	h.mu.Lock()
+	h.ids = append(h.ids, id)
+	h.mu.Unlock()
+}
+
+// wait waits up to d to hear id.
+func (h *hearing) wait(id uuid.UUID, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		heard := slices.Contains(h.ids, id)
+		h.mu.Unlock()
+		if heard {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// TestChangesReachOtherReplicas: a status change made through another
+// store, or by hand in SQL, reaches a replica's subscribers through LISTEN.
+func TestChangesReachOtherReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	var heard hearing
+	stop := b.Subscribe(heard.add)
+	defer stop()
+	if !heard.wait(uuid.Nil, 5*time.Second) {
+		t.Fatal("the listener never said it was connected (uuid.Nil)")
+	}
+	org := storetest.MustOrg(t, a)
+	job := storetest.MustJob(t, a, org.ID, api.JobTypeExportLogs)
+	start := time.Now()
+	if _, err := a.Transition(ctx(t), job.ID, store.Start()); err != nil {
+		t.Fatal(err)
+	}
+	if !heard.wait(job.ID, 5*time.Second) {
+		t.Fatal("a transition through another replica was not heard")
+	}
+	t.Logf("heard another replica's transition after %v", time.Since(start))
+	byHand := storetest.MustJob(t, a, org.ID, api.JobTypeExportLogs)
+	if _, err := a.Pool().Exec(ctx(t), `UPDATE jobs SET status = 'running' WHERE id = $1`, byHand.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !heard.wait(byHand.ID, 5*time.Second) {
+		t.Fatal("a change made by hand in SQL was not heard")
+	}
+	// No change of status, no notification.
+	quiet := storetest.MustJob(t, a, org.ID, api.JobTypeExportLogs)
+	if _, err := a.Pool().Exec(ctx(t), `UPDATE jobs SET updated_at = now() WHERE id = $1`, quiet.ID); err != nil {
+		t.Fatal(err)
+	}
+	if heard.wait(quiet.ID, 300*time.Millisecond) {
+		t.Fatal("an update that left the status alone was announced")
+	}
+}
+
+// TestListenerReconnects stops PostgreSQL under a subscribed store: once it
+// is back, the listener reconnects within moments, says so (uuid.Nil, so
+// that waiters re-read what they missed) and hears changes again.
+func TestListenerReconnects(t *testing.T) {
+	srv := pgtest.StartServer(t)
+	dsn := srv.DSN(t)
+	s := open(t, dsn)
+	var heard hearing
+	stop := s.Subscribe(heard.add)
+	defer stop()
+	if !heard.wait(uuid.Nil, 5*time.Second) {
+		t.Fatal("the listener never connected")
+	}
+	org := storetest.MustOrg(t, s)
+	job := storetest.MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	heard.mu.Lock()
+	heard.ids = nil
+	heard.mu.Unlock()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	if !heard.wait(uuid.Nil, 10*time.Second) {
+		t.Fatal("the listener did not reconnect")
+	}
+	t.Logf("listening again %v after PostgreSQL came back", time.Since(back))
+	other := open(t, dsn)
+	if _, err := other.Transition(ctx(t), job.ID, store.Start()); err != nil {
+		t.Fatal(err)
+	}
+	if !heard.wait(job.ID, 5*time.Second) {
+		t.Fatal("after reconnecting, a change by another replica was not heard")
 	}
 }

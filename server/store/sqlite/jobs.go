@@ -42,6 +42,43 @@ func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error)
 	return job, nil
 }
 
+// jobsByKeysChunk bounds the keys of one JobsByKeys query (two variables
+// each, well under SQLite's limit).
+const jobsByKeysChunk = 1000
+
+// JobsByKeys implements store.MultiReader: one query per thousand keys, the
+// database matching each id with its organization.
+func (s *Store) JobsByKeys(ctx context.Context, keys []store.JobKey) ([]store.Job, error) {
+	jobs := make([]store.Job, 0, len(keys))
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), jobsByKeysChunk)]
+		keys = keys[len(chunk):]
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.ID.String(), k.OrgID.String())
+		}
+		rows, err := s.db.QueryContext(ctx, selectJob+` WHERE (id, org_id) IN (VALUES (?, ?)`+
+			strings.Repeat(`, (?, ?)`, len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("jobs by keys: %w", err)
+		}
+		for rows.Next() {
+			job, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("jobs by keys: %w", err)
+			}
+			jobs = append(jobs, job)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("jobs by keys: %w", err)
+		}
+	}
+	return jobs, nil
+}
+
 // JobByID returns the job with the given id, whatever its organization.
 func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
 	job, err := scanJob(s.db.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
@@ -129,6 +166,7 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 		RETURNING id, org_id, type, status, result, error, created_at, updated_at, finished_at`
 	job, err := scanJob(s.db.QueryRowContext(ctx, query, args...))
 	if err == nil {
+		s.subs.Notify(id)
 		return job, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {

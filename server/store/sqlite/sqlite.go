@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/polyjobs/polyjobs/server/store"
@@ -45,10 +46,16 @@ type Store struct {
 	pin *sql.Conn
 	// wal, when not nil, tells whether anything was committed (ChangeToken).
 	wal *walWatch
+	// subs hear of the transitions made through this store.
+	subs store.Subscribers
 }
 
-var _ store.Store = (*Store)(nil)
-var _ store.ChangeWatcher = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.ChangeWatcher  = (*Store)(nil)
+	_ store.ChangeNotifier = (*Store)(nil)
+	_ store.MultiReader    = (*Store)(nil)
+)
 
 // Options tune Open.
 type Options struct {
@@ -186,6 +193,10 @@ func (s *Store) ChangeToken() (store.ChangeToken, bool) {
 	}
 	return s.wal.token()
 }
+
+// Subscribe implements store.ChangeNotifier for the transitions made
+// through this store. Another process's commits move the ChangeToken.
+func (s *Store) Subscribe(fn func(id uuid.UUID)) (stop func()) { return s.subs.Subscribe(fn) }
 
 // Close closes the database.
 func (s *Store) Close() error {

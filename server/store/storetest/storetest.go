@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentReadsSeeCommittedWrites", testConcurrentReads},
 		{"ListJobs", testListJobs},
 		{"JobsByKeys", testJobsByKeys},
+		{"ChangeNotifications", testChangeNotifications},
 		{"PurgeJobs", testPurgeJobs},
 		{"Ping", testPing},
 	}
@@ -508,15 +510,15 @@ func testListJobs(t *testing.T, s store.Store) {
 	}
 }
 
-// testJobsByKeys checks a store.BatchReader: every job is matched with its
+// testJobsByKeys checks a store.MultiReader: every job is matched with its
 // organization by the database, so another organization's key finds nothing.
 func testJobsByKeys(t *testing.T, s store.Store) {
-	b, ok := s.(store.BatchReader)
+	b, ok := s.(store.MultiReader)
 	if !ok {
-		t.Skip("this store reads jobs one at a time: it is no store.BatchReader")
+		t.Skip("this store reads jobs one at a time: it is no store.MultiReader")
 	}
-	if b.BatchConcurrency() < 1 {
-		t.Fatalf("BatchConcurrency() = %d; want at least 1", b.BatchConcurrency())
+	if br, ok := s.(store.BatchReader); ok && br.BatchConcurrency() < 1 {
+		t.Fatalf("BatchConcurrency() = %d; want at least 1", br.BatchConcurrency())
 	}
 	c := ctx(t)
 	org, other := MustOrg(t, s), MustOrg(t, s)
@@ -545,6 +547,58 @@ func testJobsByKeys(t *testing.T, s store.Store) {
 	}
 	assertSameJob(t, got[a.ID], a)
 	assertSameJob(t, got[d.ID], d)
+}
+
+// testChangeNotifications checks a store.ChangeNotifier: a transition made
+// through the store has been announced when Transition returns; a refused
+// one is not a change.
+func testChangeNotifications(t *testing.T, s store.Store) {
+	n, ok := s.(store.ChangeNotifier)
+	if !ok {
+		t.Skip("this store does not announce changes: it is no store.ChangeNotifier")
+	}
+	c := ctx(t)
+	org := MustOrg(t, s)
+	job := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	var (
+		mu    sync.Mutex
+		heard []uuid.UUID
+	)
+	stop := n.Subscribe(func(id uuid.UUID) {
+		mu.Lock()
+		heard = append(heard, id)
+		mu.Unlock()
+	})
+	defer stop()
+	heardOf := func(id uuid.UUID) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(heard, id)
+	}
+	if _, err := s.Transition(c, job.ID, store.Start()); err != nil {
+		t.Fatal(err)
+	}
+	if !heardOf(job.ID) {
+		t.Fatalf("Transition returned before announcing job %s (heard %v)", job.ID, heard)
+	}
+	other := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	if _, err := s.Transition(c, other.ID, store.Fail("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(c, other.ID, store.Start()); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("illegal transition: %v", err)
+	}
+	stop()
+	mu.Lock()
+	heard = nil
+	mu.Unlock()
+	if _, err := s.Transition(c, job.ID, store.Finish(nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if heardOf(job.ID) {
+		t.Fatal("a stopped subscription still hears changes")
+	}
 }
 
 func testPurgeJobs(t *testing.T, s store.Store) {
