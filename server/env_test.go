@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/internal/syncbuf"
@@ -87,15 +87,17 @@ func basicAuth(user, pass string) string {
 type env struct {
 	t     testing.TB
 	store store.Store
-	e     *echo.Echo
+	e     *server.Handler
 	logs  *syncbuf.Buffer
 	v     *apispec.Validator
+	// metrics are the server's.
+	metrics *server.Metrics
 }
 
 func newEnv(t testing.TB, s store.Store, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: server.NewMetrics()}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -108,7 +110,7 @@ func newEnv(t testing.TB, s store.Store, mutate ...func(*server.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &env{t: t, store: s, e: e, logs: logs, v: v}
+	return &env{t: t, store: s, e: e, logs: logs, v: v, metrics: cfg.Metrics}
 }
 
 func (en *env) tenant(name string) tenant {
@@ -164,33 +166,42 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // documented are the statuses openapi.yaml declares for getJob.
-var documented = map[int]bool{200: true, 400: true, 401: true, 404: true, 429: true, 500: true}
+var documented = map[int]bool{200: true, 304: true, 400: true, 401: true, 404: true, 429: true, 500: true}
 
 // do serves req and checks the response against openapi.yaml: documented
 // statuses with ValidateResponse, the others (405, 413, unknown routes)
 // against the ApiError schema.
 func (en *env) do(req *http.Request) response {
 	en.t.Helper()
-	rec := httptest.NewRecorder()
-	en.e.ServeHTTP(rec, req)
-	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
-	en.validate(req, r)
+	r, err := en.serve(req)
+	if err != nil {
+		en.t.Fatal(err)
+	}
 	return r
 }
 
-func (en *env) validate(req *http.Request, r response) {
-	en.t.Helper()
+// serve is do for any goroutine: it returns what is wrong rather than
+// failing the test.
+func (en *env) serve(req *http.Request) (response, error) {
+	rec := httptest.NewRecorder()
+	en.e.ServeHTTP(rec, req)
+	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	return r, en.validate(req, r)
+}
+
+// validate checks a response against openapi.yaml.
+func (en *env) validate(req *http.Request, r response) error {
 	if req.Method == http.MethodHead {
 		// The recorder keeps what a HEAD response would send as its body:
 		// it must be what the GET would send.
 		req = req.Clone(req.Context())
 		req.Method = http.MethodGet
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		en.t.Fatalf("Content-Type = %q; want application/json", ct)
+	if ct := r.header.Get("Content-Type"); r.status != http.StatusNotModified && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%s %s: Content-Type = %q; want application/json", req.Method, req.URL, ct)
 	}
 	if r.header.Get("X-Request-Id") == "" {
-		en.t.Fatalf("no X-Request-Id header")
+		return fmt.Errorf("%s %s: no X-Request-Id header", req.Method, req.URL)
 	}
 	err := en.v.ValidateResponse(req, r.status, r.header, r.body)
 	if errors.Is(err, apispec.ErrNoRoute) || (err == nil && !documented[r.status]) {
@@ -199,8 +210,9 @@ func (en *env) validate(req *http.Request, r response) {
 		err = en.v.ValidateSchema("ApiError", r.body)
 	}
 	if err != nil {
-		en.t.Fatalf("%s %s: response %d %s does not match openapi.yaml: %v", req.Method, req.URL, r.status, r.body, err)
+		return fmt.Errorf("%s %s: response %d %s does not match openapi.yaml: %w", req.Method, req.URL, r.status, r.body, err)
 	}
+	return nil
 }
 
 func get(path string, headers ...string) *http.Request {

@@ -39,7 +39,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/polyjobs/polyjobs/generated/api"
@@ -154,10 +153,10 @@ func (l *fuzzLog) String() string {
 // It is built with the target's *testing.F; nothing in it calls Fatal once
 // fuzzing runs.
 type fuzzEnv struct {
-	e *echo.Echo
+	e *server.Handler
 	// plain is a server on the same store without the fast paths
 	// (Config.Plain): the reference e's answers must match.
-	plain *echo.Echo
+	plain *server.Handler
 	spec  *specChecker
 	logs  *fuzzLog
 	// a is the organization whose credentials FuzzPath and FuzzHeaders send;

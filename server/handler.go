@@ -32,6 +32,10 @@ type handler struct {
 	// pollHint is the Retry-After header sent with jobs that are not
 	// terminal, in seconds; nil sends none. net/http only reads it.
 	pollHint []string
+	// waits holds the requests that wait for their job to change, for at
+	// most maxWait (wait.go).
+	waits   *waitHub
+	maxWait time.Duration
 }
 
 var _ apiserver.StrictServerInterface = (*handler)(nil)
@@ -39,25 +43,104 @@ var _ apiserver.StrictServerInterface = (*handler)(nil)
 // GetJob returns the caller's organization's job of the requested type and id.
 // Another organization's job, an unknown id and a type mismatch are all the
 // same 404, so the existence of other organizations' jobs does not leak.
+//
+// A request whose If-None-Match names the job's state gets a 304, after
+// waiting for a change when it asks to (Prefer: wait; see wait.go).
 func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject) (apiserver.GetJobResponseObject, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return nil, errNoPrincipal
 	}
-	job, err := h.store.Job(ctx, p.OrgID, req.ID)
+	version := NewestVersion
+	if req.Params.XPolytomicVersion != nil {
+		version = *req.Params.XPolytomicVersion
+	}
+	job, err := h.job(ctx, p.OrgID, req)
+	if err != nil {
+		return nil, err
+	}
+	etag := jobETag(job.ID, job.Status, version)
+	if req.Params.IfNoneMatch == nil || !ifNoneMatch(*req.Params.IfNoneMatch, etag) {
+		return h.found(job, etag, ""), nil
+	}
+	var applied string
+	if req.Params.Prefer != nil && !job.Terminal() {
+		if wait := preferWait(*req.Params.Prefer); wait > 0 {
+			if w, ok := h.waits.join(job, p.KeyID); ok {
+				var hold time.Duration
+				hold, applied = appliedWait(wait, h.maxWait)
+				changed, err := h.hold(ctx, w, hold, req)
+				if err != nil {
+					return nil, err
+				}
+				if changed != nil {
+					return h.found(*changed, jobETag(changed.ID, changed.Status, version), applied), nil
+				}
+			}
+		}
+	}
+	return notModified{etag: etag, retryAfter: h.retryAfter(job), applied: applied}, nil
+}
+
+// job reads the job a request names, in the principal's organization.
+func (h *handler) job(ctx context.Context, orgID uuid.UUID, req apiserver.GetJobRequestObject) (store.Job, error) {
+	job, err := h.store.Job(ctx, orgID, req.ID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
-		return nil, errJobNotFound
+		return store.Job{}, errJobNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", req.ID, err)
+		return store.Job{}, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
+	return job, nil
+}
+
+// hold waits, for at most d, for the job of w to change, and returns it
+// when it did, or nil when it did not (the wait ran out, or the server is
+// shutting down).
+func (h *handler) hold(ctx context.Context, w *waiter, d time.Duration, req apiserver.GetJobRequestObject) (*store.Job, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.wake:
+			job, err := h.job(ctx, w.key.OrgID, req)
+			switch {
+			case err != nil && !errors.Is(err, errJobNotFound):
+				h.waits.leave(w, "error")
+				return nil, err
+			case err != nil: // purged meanwhile
+				h.waits.leave(w, "changed")
+				return nil, err
+			case job.Status != w.status:
+				h.waits.leave(w, "changed")
+				return &job, nil
+			}
+		case <-timer.C:
+			h.waits.leave(w, "timed_out")
+			return nil, nil
+		case <-h.waits.closing:
+			h.waits.leave(w, "shutdown")
+			return nil, nil
+		case <-ctx.Done():
+			h.waits.leave(w, "canceled")
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// found is the 200 response showing job.
+func (h *handler) found(job store.Job, etag, applied string) jobResponse {
 	h.metrics.observePolled(job.Status)
-	var retryAfter []string
-	if !job.Terminal() {
-		retryAfter = h.pollHint
-	}
 	return jobResponse{id: job.ID, typ: job.Type, status: job.Status, result: job.Result, errMsg: job.Error,
-		retryAfter: retryAfter}, nil
+		etag: etag, applied: applied, retryAfter: h.retryAfter(job)}
+}
+
+// retryAfter is the Retry-After header of a response showing job.
+func (h *handler) retryAfter(job store.Job) []string {
+	if job.Terminal() {
+		return nil
+	}
+	return h.pollHint
 }
 
 // retryAfterValue is the Retry-After header value of a polling hint, or nil
@@ -87,6 +170,9 @@ type jobResponse struct {
 	// retryAfter is the Retry-After header's value (the polling hint in
 	// seconds), shared by every response; nil sends none.
 	retryAfter []string
+	// etag is the ETag header's value; applied the Preference-Applied
+	// header's, empty for none.
+	etag, applied string
 }
 
 var _ apiserver.GetJobResponseObject = jobResponse{}
@@ -108,9 +194,7 @@ func (r jobResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 	body := jobjson.Append((*bp)[:0], r.id, string(r.typ), string(r.status), r.result, r.errMsg)
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	if r.retryAfter != nil {
-		h["Retry-After"] = r.retryAfter
-	}
+	setJobHeaders(h, r.etag, r.retryAfter, r.applied)
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
 	if cap(body) <= maxPooledBody {
@@ -118,6 +202,33 @@ func (r jobResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 		bodyPool.Put(bp)
 	}
 	return err
+}
+
+// notModified is the 304 response: the job is as If-None-Match says.
+type notModified struct {
+	etag       string
+	retryAfter []string
+	applied    string
+}
+
+var _ apiserver.GetJobResponseObject = notModified{}
+
+// VisitGetJobResponse writes the headers of a 304, without a body.
+func (r notModified) VisitGetJobResponse(w http.ResponseWriter) error {
+	setJobHeaders(w.Header(), r.etag, r.retryAfter, r.applied)
+	w.WriteHeader(http.StatusNotModified)
+	return nil
+}
+
+// setJobHeaders sets the headers that describe a job's state, on a 200 or a 304.
+func setJobHeaders(h http.Header, etag string, retryAfter []string, applied string) {
+	h["Etag"] = []string{etag}
+	if retryAfter != nil {
+		h["Retry-After"] = retryAfter
+	}
+	if applied != "" {
+		h["Preference-Applied"] = []string{applied}
+	}
 }
 
 // headerVersion is the request and response header naming the API version.

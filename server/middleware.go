@@ -30,6 +30,8 @@ type pipeline struct {
 	// failures limits failed authentications per client address; nil
 	// when off.
 	failures *failureLimiter
+	// maxHold is the longest a request may be held (Prefer: wait).
+	maxHold time.Duration
 }
 
 // middleware installs the pipeline in front of next.
@@ -93,9 +95,17 @@ func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
 		return err
 	}
 	// 7. The generated wrapper binds the parameters and calls the strict
-	//    handler, which calls handler.GetJob (handler.go).
+	//    handler, which calls handler.GetJob (handler.go). A request that
+	//    may be held (wait.go) may write later than the server's write
+	//    timeout allows.
+	if p.maxHold > 0 && c.Request().Header.Get("Prefer") != "" {
+		_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(p.maxHold + holdWriteMargin))
+	}
 	return next(c)
 }
+
+// holdWriteMargin is the time a held request has to write its answer.
+const holdWriteMargin = 10 * time.Second
 
 // checkFailures refuses, with a 429, a request from an address that failed
 // to authenticate more often than its rate allows.

@@ -33,6 +33,8 @@ type Metrics struct {
 	apiLatency     prometheus.Observer
 	otherLatency   prometheus.Observer
 	polledByStatus map[api.JobStatus]prometheus.Counter
+	waiters        prometheus.Gauge
+	wakes          map[string]prometheus.Counter
 	jobLookups     prometheus.Observer
 	batchLookups   prometheus.Observer
 	keyLookups     prometheus.Observer
@@ -83,6 +85,19 @@ func NewMetrics() *Metrics {
 			Help: "Jobs returned by the API, by the job's status.",
 		}, []string{"status"}),
 	}
+	m.waiters = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "polyjobs_waiters",
+		Help: "Requests held now until their job changes (Prefer: wait).",
+	})
+	wakes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "polyjobs_waiter_wakes_total",
+		Help: "Held requests answered, by cause: changed (200), timed_out and shutdown (304), canceled (the client left), error; capped counts requests not held because a cap was reached.",
+	}, []string{"cause"})
+	m.wakes = map[string]prometheus.Counter{}
+	for _, cause := range []string{"changed", "timed_out", "shutdown", "canceled", "error", "capped"} {
+		m.wakes[cause] = wakes.WithLabelValues(cause)
+	}
+	m.Registry.MustRegister(m.waiters, wakes)
 	m.Registry.MustRegister(m.requests, m.latency, m.storeLatency, m.authFailures, m.rateLimited, m.memoHits, m.jobsPolled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.byStatus = map[int]prometheus.Counter{}

@@ -48,6 +48,13 @@ type Config struct {
 	// negative rate turns the limit off.
 	AuthFailureRate  float64
 	AuthFailureBurst int
+	// MaxWait caps how long a request that asks to (Prefer: wait) is held
+	// until its job changes. Zero means DefaultMaxWait; negative never holds.
+	MaxWait time.Duration
+	// MaxWaiters and MaxWaitersPerKey cap the requests held at once, in all
+	// and per API key. Zero means DefaultMaxWaiters and
+	// DefaultMaxWaitersPerKey.
+	MaxWaiters, MaxWaitersPerKey int
 	// Metrics receives the server's metrics; serve Metrics.Registry (see
 	// AdminHandler). Default: a private set.
 	Metrics *Metrics
@@ -83,9 +90,21 @@ const DefaultIdleTimeout = 30 * time.Second
 // net/http itself reads twice as much before it answers a 431 of its own.
 const MaxHeaderBytes = 16 << 10
 
-// New returns the reference server as an echo handler ready to serve. The
-// package documentation walks one request through it.
-func New(cfg Config) (*echo.Echo, error) {
+// Handler is the reference server's http.Handler: an echo instance, and the
+// requests it holds until their job changes.
+type Handler struct {
+	*echo.Echo
+	waits *waitHub
+}
+
+// EndWaits answers every held request at once (304) and holds none from
+// then on: call it when the server shuts down, or http.Server.Shutdown waits
+// for the held requests. HTTPServer registers it with RegisterOnShutdown.
+func (h *Handler) EndWaits() { h.waits.shutdown() }
+
+// New returns the reference server as a handler ready to serve. The package
+// documentation walks one request through it.
+func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: Config.Store is required")
 	}
@@ -109,6 +128,18 @@ func New(cfg Config) (*echo.Echo, error) {
 	}
 	if cfg.AuthFailureBurst <= 0 {
 		cfg.AuthFailureBurst = DefaultAuthFailureBurst
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = DefaultMaxWaiters
+	}
+	if cfg.MaxWaitersPerKey <= 0 {
+		cfg.MaxWaitersPerKey = DefaultMaxWaitersPerKey
+	}
+	if cfg.MaxWait < 0 {
+		cfg.MaxWaiters = 0
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
@@ -151,6 +182,7 @@ func New(cfg Config) (*echo.Echo, error) {
 		metrics:   cfg.Metrics,
 		bodyLimit: cfg.BodyLimit,
 		validator: validator,
+		maxHold:   cfg.MaxWait + cfg.MaxWait/waitJitter,
 	}
 	if cfg.AuthFailureRate > 0 {
 		p.failures = newFailureLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst)
@@ -158,9 +190,10 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Use(p.middleware)
 	// The generated wrapper binds the parameters and calls the strict
 	// handler, which calls handler.GetJob.
-	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint)}
+	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint),
+		waits: newWaitHub(cfg.Store, cfg.Metrics, cfg.MaxWaiters, cfg.MaxWaitersPerKey), maxWait: cfg.MaxWait}
 	apiserver.RegisterHandlers(withHead{e}, apiserver.NewStrictHandler(h, nil))
-	return e, nil
+	return &Handler{Echo: e, waits: h.waits}, nil
 }
 
 // withHead registers every GET route of the spec for HEAD too: RFC 9110
@@ -176,12 +209,13 @@ func (r withHead) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc)
 
 // HTTPServer wraps h in an http.Server with the timeouts and limits a server
 // facing the network needs: slow or idle clients cannot hold connections and
-// oversized headers are refused with 431.
+// oversized headers are refused with 431. When h is a *Handler, shutting the
+// server down answers the requests it holds at once (Handler.EndWaits).
 func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -191,4 +225,8 @@ func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 		MaxHeaderBytes:    2 * MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if sh, ok := h.(*Handler); ok {
+		srv.RegisterOnShutdown(sh.EndWaits)
+	}
+	return srv
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,8 +26,8 @@ func TestParamMemoKey(t *testing.T) {
 	if m == nil {
 		t.Fatal("no memo for openapi.yaml")
 	}
-	if len(m.headers) != 1 || m.headers[0] != "X-Polytomic-Version" {
-		t.Fatalf("header parameters %v, want [X-Polytomic-Version]", m.headers)
+	if want := []string{"X-Polytomic-Version", "If-None-Match", "Prefer"}; !slices.Equal(m.headers, want) {
+		t.Fatalf("header parameters %v, want %v", m.headers, want)
 	}
 	newReq := func(target string, headers ...string) *http.Request {
 		req := httptest.NewRequest(http.MethodGet, target, nil)

@@ -48,26 +48,16 @@ func newSpecRouter(spec *openapi3.T) *specRouter {
 	return r
 }
 
-// FindRoute implements routers.Router.
+// FindRoute implements routers.Router: it finds the route of req and its
+// path parameters.
 func (r *specRouter) FindRoute(req *http.Request) (*routers.Route, map[string]string, error) {
-	return r.find(req, true)
-}
-
-// route returns the route of req, or nil: FindRoute without the parameters.
-func (r *specRouter) route(req *http.Request) *routers.Route {
-	route, _, _ := r.find(req, false)
-	return route
-}
-
-// find finds the route of req and, if capture is set, its path parameters.
-func (r *specRouter) find(req *http.Request, capture bool) (*routers.Route, map[string]string, error) {
 	path := req.URL.EscapedPath()
 	if !strings.HasPrefix(path, "/") {
 		return nil, nil, routers.ErrPathNotFound
 	}
 	for i := range r.paths {
 		sp := &r.paths[i]
-		params, ok := sp.match(path[1:], capture)
+		params, ok := sp.match(path[1:])
 		if !ok {
 			continue
 		}
@@ -80,9 +70,9 @@ func (r *specRouter) find(req *http.Request, capture bool) (*routers.Route, map[
 	return nil, nil, routers.ErrPathNotFound
 }
 
-// match matches the path (without its leading slash) and, if capture is
-// set, returns its parameters.
-func (sp *specPath) match(path string, capture bool) (map[string]string, bool) {
+// match matches the path (without its leading slash) and returns its
+// parameters.
+func (sp *specPath) match(path string) (map[string]string, bool) {
 	var params map[string]string
 	for i, lit := range sp.segments {
 		seg, rest, found := strings.Cut(path, "/")
@@ -98,9 +88,6 @@ func (sp *specPath) match(path string, capture bool) (map[string]string, bool) {
 		}
 		if seg == "" {
 			return nil, false
-		}
-		if !capture {
-			continue
 		}
 		if params == nil {
 			params = make(map[string]string, len(sp.segments))
