@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
@@ -68,7 +68,7 @@ func (w *writer) won() bool {
 // must then serve the winner's state: no lost update.
 func TestConcurrentFinishAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	rs := startReplicas(t, "replica", dsn, 3)
 	c := newAPIClient(t)
 	acme := newTenant(t, dsn, "acme")

@@ -5,6 +5,6 @@
 //
 // The tests build the binary once per test binary (when they run with -race,
 // the serve processes get a race-enabled build and the admin commands a plain
-// one) and need PostgreSQL through internal/pgtest: without it they are
+// one) and need PostgreSQL through internal/pgserver: without it they are
 // skipped loudly, or fail when POLYJOBS_REQUIRE_POSTGRES is set.
 package e2e

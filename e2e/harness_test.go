@@ -22,11 +22,10 @@ import (
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/internal/pgserver"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
 )
 
-// TestMain stops the PostgreSQL server pgtest may start for these tests.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the PostgreSQL server pgserver may start for these tests.
+func TestMain(m *testing.M) { pgserver.Main(m) }
 
 // Bounds of the harness. None is a performance assertion: each only keeps a
 // broken test from hanging.
@@ -117,7 +116,7 @@ func buildBinary(name string, race bool) (string, error) {
 
 // binaryDir is where the binaries go: beside the test binary when go test
 // built it in its work directory, which go test removes afterwards; otherwise
-// (go test -c, -o) a temporary directory that pgtest.Main's os.Exit leaves
+// (go test -c, -o) a temporary directory that pgserver.Main's os.Exit leaves
 // behind, said so on stderr.
 func binaryDir() (string, error) {
 	if exe, err := os.Executable(); err == nil {

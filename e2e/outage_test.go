@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // recoverTimeout bounds how long a replica may take to serve again once
@@ -27,8 +27,8 @@ const recoverTimeout = 15 * time.Second
 // the replica recovers by itself.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	pg := pgtest.StartServer(t)
-	// pgtest's server trusts every connection, so a password in the URL is
+	pg := pgserver.StartServer(t)
+	// The throwaway server trusts every connection, so a password in the URL is
 	// accepted and ignored: it must never show up in any output.
 	dsn := withPassword(t, pg.DSN(t), password)
 	// Long cache lifetimes, so that what was cached before the outage is

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // trackedJob is a job the test created, with the state it should have now.
@@ -22,7 +22,7 @@ type trackedJob struct {
 // (SIGTERM), one crashes (SIGKILL) and a new one starts: nothing is lost.
 func TestReplicasServeTheSameState(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	// An admin command migrates the database too: it races the replicas.
 	bin := adminBinary(t)
 	orgCreated := make(chan adminResult, 1)
