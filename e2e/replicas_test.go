@@ -29,8 +29,8 @@ func TestReplicasServeTheSameState(t *testing.T) {
 	go func() { orgCreated <- runAdmin(bin, dsn, "org", "create", "acme") }()
 	rs := startReplicas(t, "replica", dsn, 3)
 	res := <-orgCreated
-	if res.code != 0 || res.stderr != "" {
-		t.Fatalf("admin org create, started with the replicas: exit %d, stderr %q", res.code, res.stderr)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("admin org create, started with the replicas: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	checkMigratedOnce(t, dsn)
 
@@ -43,7 +43,7 @@ func TestReplicasServeTheSameState(t *testing.T) {
 		}
 	}
 	acme := tenant{
-		orgID:   strings.TrimSpace(res.stdout),
+		orgID:   strings.TrimSpace(res.Stdout),
 		userKey: admin(t, dsn, "key", "create", "--org", "acme"),
 		orgKey:  admin(t, dsn, "key", "create", "--org", "acme", "--kind", "org"),
 	}
