@@ -3,13 +3,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -209,6 +209,16 @@ func describeMachine() machine {
 	return m
 }
 
+// procField returns the value of the first "key: value" (or key=value) line
+// of path, or "unknown".
+func procField(path, key string) string {
+	b, _ := os.ReadFile(path)
+	if m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s*[:=]\s*(.*)$`).FindSubmatch(b); m != nil {
+		return strings.TrimSpace(string(m[1]))
+	}
+	return "unknown"
+}
+
 // loadAverage returns /proc/loadavg's three load averages as text ("unknown"
 // if unreadable) and the 1-minute one.
 func loadAverage() (string, float64) {
@@ -233,25 +243,4 @@ func busyWarning(log io.Writer) string {
 		text, runtime.NumCPU())
 	fmt.Fprintf(log, "*** %s ***\n", msg)
 	return msg
-}
-
-// procField returns the value of the first "key: value" (or key=value) line
-// of path, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			k, v, ok = strings.Cut(sc.Text(), "=")
-		}
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

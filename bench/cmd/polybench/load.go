@@ -295,8 +295,8 @@ func (l *load) measure(ctx context.Context, s *loadServer) (m measurement, err e
 		if _, err := verifyAll(ctx, url, s.key, s.pool.all()); err != nil {
 			m.ErrorSample = err.Error()
 		}
-		note = fmt.Sprintf("  *** %d non-2xx, %d socket errors (%+v; warm-up included); a request after the run: %s ***",
-			m.non2xx(), m.socketErrors(), m.Sockets, m.ErrorSample)
+		note = fmt.Sprintf("  *** %d non-2xx, %d socket errors (warm-up included); a check after the run: %s ***",
+			m.non2xx(), m.socketErrors(), m.ErrorSample)
 	}
 	fmt.Fprintf(l.log, "  %.0f req/s, p99 %.2f ms, peak RSS %s%s\n", m.RPS, m.P99MS, mibString(m.PeakRSSBytes), note)
 	return m, err

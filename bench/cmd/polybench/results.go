@@ -66,27 +66,18 @@ type round struct {
 	Results []measurement `json:"results"`
 }
 
-// loadResult is one run of a load generator against one server.
+// loadResult is one run of wrk against one server. Non2xx counts responses
+// with an error status; SocketErrors connect, read and write errors and
+// timeouts.
 type loadResult struct {
-	Requests int64   `json:"requests"`
-	Seconds  float64 `json:"seconds"`
-	RPS      float64 `json:"rps"`
-	P50MS    float64 `json:"p50_ms"`
-	P99MS    float64 `json:"p99_ms"`
-	MaxMS    float64 `json:"max_ms"`
-	// Non2xx counts responses with an error status; SocketErrors connect,
-	// read and write errors and timeouts, which Sockets breaks down.
-	Non2xx       int64        `json:"non_2xx"`
-	SocketErrors int64        `json:"socket_errors"`
-	Sockets      socketErrors `json:"socket_error_kinds"`
-}
-
-// socketErrors breaks socket errors down as wrk does.
-type socketErrors struct {
-	Connect int64 `json:"connect"`
-	Read    int64 `json:"read"`
-	Write   int64 `json:"write"`
-	Timeout int64 `json:"timeout"`
+	Requests     int64   `json:"requests"`
+	Seconds      float64 `json:"seconds"`
+	RPS          float64 `json:"rps"`
+	P50MS        float64 `json:"p50_ms"`
+	P99MS        float64 `json:"p99_ms"`
+	MaxMS        float64 `json:"max_ms"`
+	Non2xx       int64   `json:"non_2xx"`
+	SocketErrors int64   `json:"socket_errors"`
 }
 
 // measurement is one server's measured run in one round.

@@ -151,8 +151,7 @@ func parseSummary(out []byte) (loadResult, error) {
 			return loadResult{}, fmt.Errorf("malformed summary %q: %w", rest, err)
 		}
 		r := loadResult{Requests: int64(s.Requests), Seconds: s.DurationUS / 1e6, P50MS: s.P50US / 1e3, P99MS: s.P99US / 1e3,
-			MaxMS: s.MaxUS / 1e3, Non2xx: s.Status, SocketErrors: s.Connect + s.Read + s.Write + s.Timeout,
-			Sockets: socketErrors{Connect: s.Connect, Read: s.Read, Write: s.Write, Timeout: s.Timeout}}
+			MaxMS: s.MaxUS / 1e3, Non2xx: s.Status, SocketErrors: s.Connect + s.Read + s.Write + s.Timeout}
 		r.RPS = ratio(s.Requests, r.Seconds)
 		return r, nil
 	}
