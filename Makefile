@@ -51,10 +51,10 @@ bench:
 
 BENCH_LOAD_FLAGS ?=
 
-## bench-load: load benchmark, baseline vs polyjobs on SQLite and PostgreSQL; rewrites BENCHMARKS.md
-##             (on a busy machine: make bench-load BENCH_LOAD_FLAGS='-nice -10')
+## bench-load: load benchmark, baseline vs polyjobs on SQLite and PostgreSQL under wrk, and the handler
+##             chain's allocs/op; rewrites BENCHMARKS.md (on a busy machine: BENCH_LOAD_FLAGS='-nice -10')
 bench-load:
-	$(GO) run ./bench/cmd/loadbench -rounds 5 -duration 10s $(BENCH_LOAD_FLAGS)
+	$(GO) run ./bench/cmd/polybench load -rounds 5 -duration 10s $(BENCH_LOAD_FLAGS)
 
 SOAK_DURATION ?= 5m
 SOAK_FLAGS    ?=
@@ -62,7 +62,7 @@ SOAK_FLAGS    ?=
 ## soak: open-loop load at 80 % of the measured capacity for SOAK_DURATION (default 5m) while jobs change;
 ##       fails on any error or RSS not flat; writes bench/results/soak.{json,md} (SOAK_FLAGS='-db postgres')
 soak:
-	$(GO) run ./bench/cmd/soak -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+	$(GO) run ./bench/cmd/polybench soak -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
 ## fuzz: fuzz each request-surface target for FUZZTIME (default 30s); seeds live in server/testdata/fuzz
 fuzz:

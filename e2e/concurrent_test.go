@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
@@ -53,7 +53,7 @@ func (w *writer) String() string {
 
 func (w *writer) won() bool {
 	if w.process {
-		return w.result.code == 0
+		return w.result.Code == 0
 	}
 	return w.err == nil
 }
@@ -68,7 +68,7 @@ func (w *writer) won() bool {
 // must then serve the winner's state: no lost update.
 func TestConcurrentFinishAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	rs := startReplicas(t, "replica", dsn, 3)
 	c := newAPIClient(t)
 	acme := newTenant(t, dsn, "acme")
@@ -260,9 +260,9 @@ func checkRefused(t *testing.T, w *writer, winnerStatus string) {
 	want := fmt.Sprintf("cannot move from %s to %s", winnerStatus, w.to)
 	if w.process {
 		res := w.result
-		lines := strings.Count(strings.TrimRight(res.stderr, "\n"), "\n") + 1
-		if res.code != 1 || res.stdout != "" || lines != 1 || !strings.Contains(res.stderr, want) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q", w, res.code, res.stdout, res.stderr, want)
+		lines := strings.Count(strings.TrimRight(res.Stderr, "\n"), "\n") + 1
+		if res.Code != 1 || res.Stdout != "" || lines != 1 || !strings.Contains(res.Stderr, want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q", w, res.Code, res.Stdout, res.Stderr, want)
 		}
 		return
 	}

@@ -2,37 +2,30 @@ package e2e_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
 	"github.com/polyjobs/polyjobs/internal/pgserver"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/proctest"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
 
-// TestMain stops the PostgreSQL server pgtest may start for these tests.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the PostgreSQL server pgserver may start for these tests.
+func TestMain(m *testing.M) { pgserver.Main(m) }
 
 // Bounds of the harness. None is a performance assertion: each only keeps a
 // broken test from hanging.
 const (
-	// readyTimeout bounds how long a serve process may take to answer /readyz.
-	readyTimeout = 30 * time.Second
 	// stopTimeout bounds a graceful shutdown after SIGTERM (the server's
 	// default --shutdown-grace is 10 s).
 	stopTimeout = 20 * time.Second
@@ -45,162 +38,40 @@ const (
 // raceEnabled is set by race_test.go when the tests run with -race.
 var raceEnabled bool
 
-// build is one build of the polyjobs binary, done once per test binary.
-type build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-var (
-	serverBuild, adminBuild build
-	// outDir is where the binaries go (see binaryDir).
-	outDir struct {
-		once sync.Once
-		path string
-		err  error
-	}
-)
-
 // serverBinary returns the path of the polyjobs binary the serve processes
-// run, building it on first use: with the race detector when the tests run
-// with -race, so that the servers are checked too.
+// run, built once: with the race detector when the tests run with -race, so
+// that the servers are checked too.
 func serverBinary(t testing.TB) string {
 	t.Helper()
-	return serverBuild.get(t, "polyjobs", raceEnabled)
+	bin, err := proctest.Polyjobs(raceEnabled)
+	if err != nil {
+		t.Fatalf("build polyjobs: %v", err)
+	}
+	return bin
 }
 
 // adminBinary returns the path of the polyjobs binary the admin commands run:
-// the server binary, except under -race, where it is a build without the
-// race detector. A race-enabled process takes over a second to start, and the
-// tests run about a hundred short admin commands: that would make them slow,
-// for a detector that has little to find in a one-goroutine command.
+// always a build without the race detector. A race-enabled process takes
+// over a second to start, and the tests run about a hundred short admin
+// commands: that would make them slow, for a detector that has little to
+// find in a one-goroutine command.
 func adminBinary(t testing.TB) string {
 	t.Helper()
-	if !raceEnabled {
-		return serverBinary(t)
-	}
-	return adminBuild.get(t, "polyjobs-norace", false)
-}
-
-func (b *build) get(t testing.TB, name string, race bool) string {
-	t.Helper()
-	b.once.Do(func() { b.path, b.err = buildBinary(name, race) })
-	if b.err != nil {
-		t.Fatalf("build polyjobs: %v", b.err)
-	}
-	return b.path
-}
-
-// buildBinary runs go build -o DIR/name ./cmd/polyjobs in the module's root.
-func buildBinary(name string, race bool) (string, error) {
-	root, err := moduleRoot()
+	bin, err := proctest.Polyjobs(false)
 	if err != nil {
-		return "", err
+		t.Fatalf("build polyjobs: %v", err)
 	}
-	outDir.once.Do(func() { outDir.path, outDir.err = binaryDir() })
-	if outDir.err != nil {
-		return "", outDir.err
-	}
-	out := filepath.Join(outDir.path, name)
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command(goTool(), append(args, "./cmd/polyjobs")...)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go %s ./cmd/polyjobs in %s: %w\n%s", strings.Join(args, " "), root, err, b)
-	}
-	return out, nil
-}
-
-// binaryDir is where the binaries go: beside the test binary when go test
-// built it in its work directory, which go test removes afterwards; otherwise
-// (go test -c, -o) a temporary directory that pgtest.Main's os.Exit leaves
-// behind, said so on stderr.
-func binaryDir() (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Dir(exe)
-		if strings.Contains(dir, "go-build") && strings.HasPrefix(dir, os.TempDir()) {
-			return dir, nil
-		}
-	}
-	dir, err := os.MkdirTemp("", "polyjobs-e2e-")
-	if err == nil {
-		fmt.Fprintf(os.Stderr, "e2e: the polyjobs binaries are built in %s, which is left behind\n", dir)
-	}
-	return dir, err
-}
-
-// moduleRoot walks up from the working directory to the go.mod of
-// github.com/polyjobs/polyjobs.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		first, _, _ := strings.Cut(string(b), "\n")
-		if err == nil && strings.TrimSpace(first) == "module github.com/polyjobs/polyjobs" {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of github.com/polyjobs/polyjobs above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// goTool is the go command: go test puts the go command that runs the tests
-// first on the test binary's PATH.
-func goTool() string { return "go" }
-
-// processEnv is our environment without POLYJOBS_* variables, so that the
-// processes see only the flags the tests give them.
-func processEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POLYJOBS_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return bin
 }
 
 // replica is one `polyjobs serve` process.
 type replica struct {
+	*proctest.Server
 	name     string
-	apiURL   string // http://127.0.0.1:PORT
-	adminURL string // http://127.0.0.1:PORT of /healthz, /readyz, /metrics
-	cmd      *exec.Cmd
-	log      *lockedBuffer // stdout and stderr
-	exited   chan struct{} // closed once the process has exited
-	waitErr  error         // the process's exit status, once exited is closed
+	apiURL   string          // http://127.0.0.1:PORT
+	adminURL string          // http://127.0.0.1:PORT of /healthz, /readyz, /metrics
+	log      *syncbuf.Buffer // stdout and stderr
 }
-
-// errPortTaken means a port picked as free was taken before the server bound it.
-var errPortTaken = errors.New("address already in use")
 
 // startReplica starts `polyjobs serve` on dsn with free loopback ports and
 // the extra flags, and waits until its /readyz answers 200. The process is
@@ -240,93 +111,18 @@ func startReplicas(t *testing.T, prefix, dsn string, n int, flags ...string) []*
 	return rs
 }
 
-// launchReplica starts a replica, retrying with other ports when the ones it
-// picked were taken meanwhile. On error the replica returned, if any, holds
-// the output of the last attempt and has exited.
+// launchReplica starts a replica logging JSON. On error the replica
+// returned, if any, holds the output and has exited.
 func launchReplica(bin, name, dsn string, flags []string) (*replica, error) {
-	var r *replica
-	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		r, err = launchOnce(bin, name, dsn, flags)
-		if !errors.Is(err, errPortTaken) {
-			break
-		}
+	r := &replica{name: name, log: &syncbuf.Buffer{}}
+	srv, err := proctest.Serve(context.Background(), proctest.ServeSpec{
+		Name: name, Binary: bin, DB: dsn, Flags: append([]string{"--log-format", "json"}, flags...), Output: r.log,
+	})
+	if srv == nil {
+		return nil, err
 	}
+	r.Server, r.apiURL, r.adminURL = srv, srv.URL(), srv.AdminURL()
 	return r, err
-}
-
-func launchOnce(bin, name, dsn string, flags []string) (*replica, error) {
-	apiPort, err := pgserver.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	adminPort, err := pgserver.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	apiAddr, admin := fmt.Sprintf("127.0.0.1:%d", apiPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
-	args := append([]string{"serve", "--addr", apiAddr, "--admin-addr", admin, "--db", dsn, "--log-format", "json"}, flags...)
-	r := &replica{
-		name: name, apiURL: "http://" + apiAddr, adminURL: "http://" + admin,
-		log: &lockedBuffer{}, exited: make(chan struct{}),
-	}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Env = processEnv()
-	r.cmd.Stdout = r.log
-	r.cmd.Stderr = r.log
-	r.cmd.SysProcAttr = serverProcAttr()
-	started := make(chan error, 1)
-	go func() {
-		// Fork from a thread that lives as long as the process (see
-		// serverProcAttr): lock it and return only once the process has exited.
-		runtime.LockOSThread()
-		if err := r.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		r.waitErr = r.cmd.Wait()
-		close(r.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
-	}
-	if err := r.waitReady(); err != nil {
-		r.kill()
-		if strings.Contains(r.log.String(), "address already in use") {
-			return r, fmt.Errorf("%s: %w", name, errPortTaken)
-		}
-		return r, fmt.Errorf("%s: %w; its output:\n%s", name, err, r.log)
-	}
-	return r, nil
-}
-
-// waitReady polls /readyz until it answers 200, the process exits, or
-// readyTimeout passes.
-func (r *replica) waitReady() error {
-	deadline := time.Now().Add(readyTimeout)
-	client := &http.Client{Timeout: time.Second}
-	var last string
-	for {
-		resp, err := client.Get(r.adminURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("/readyz not 200 after %v (last: %s)", readyTimeout, last)
-		}
-		select {
-		case <-r.exited:
-			return fmt.Errorf("exited before it was ready: %v", r.waitErr)
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
 }
 
 // cleanupWith kills the process when t ends, and logs its output if t failed.
@@ -340,40 +136,16 @@ func (r *replica) cleanupWith(t *testing.T) {
 }
 
 // alive reports whether the process is still running.
-func (r *replica) alive() bool {
-	select {
-	case <-r.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (r *replica) alive() bool { return r.Running() }
 
 // kill kills the process if it runs and waits until it has exited.
-func (r *replica) kill() {
-	if r.alive() {
-		_ = r.cmd.Process.Kill()
-	}
-	<-r.exited
-}
+func (r *replica) kill() { r.Kill() }
 
 // stop sends SIGTERM and expects a graceful exit with code 0.
 func (r *replica) stop(t *testing.T) {
 	t.Helper()
-	if !r.alive() {
-		t.Fatalf("%s exited before it was stopped: %v", r.name, r.waitErr)
-	}
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("%s: SIGTERM: %v", r.name, err)
-	}
-	select {
-	case <-r.exited:
-	case <-time.After(stopTimeout):
-		r.kill()
-		t.Fatalf("%s still running %v after SIGTERM; killed", r.name, stopTimeout)
-	}
-	if r.waitErr != nil {
-		t.Fatalf("%s exited with %v after SIGTERM; want exit code 0", r.name, r.waitErr)
+	if err := r.Stop(stopTimeout); err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(r.log.String(), `"msg":"stopped"`) {
 		t.Errorf("%s exited 0 without logging that it stopped", r.name)
@@ -398,32 +170,14 @@ func (r *replica) logLines(level string) []string {
 }
 
 // adminResult is what an admin command did.
-type adminResult struct {
-	code           int
-	stdout, stderr string
-}
+type adminResult = proctest.AdminResult
 
 // runAdmin runs `polyjobs admin --db dsn args...` and reports its exit code
 // and output. A process that cannot be run at all, or is killed, gives code -1.
 func runAdmin(bin, dsn string, args ...string) adminResult {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"admin", "--db", dsn}, args...)...)
-	cmd.Env = processEnv()
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	res := adminResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	default:
-		res.code = -1
-		res.stderr += err.Error()
-	}
-	return res
+	return proctest.Admin(ctx, bin, dsn, args...)
 }
 
 // admin runs an admin command that must succeed quietly and returns its
@@ -431,10 +185,10 @@ func runAdmin(bin, dsn string, args ...string) adminResult {
 func admin(t *testing.T, dsn string, args ...string) string {
 	t.Helper()
 	res := runAdmin(adminBinary(t), dsn, args...)
-	if res.code != 0 || res.stderr != "" {
-		t.Fatalf("polyjobs admin %s: exit %d, stderr %q", strings.Join(args, " "), res.code, res.stderr)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("polyjobs admin %s: exit %d, stderr %q", strings.Join(args, " "), res.Code, res.Stderr)
 	}
-	return strings.TrimSpace(res.stdout)
+	return strings.TrimSpace(res.Stdout)
 }
 
 // tenant is an organization with a user key and an organization key, made

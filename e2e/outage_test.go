@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
+	"github.com/polyjobs/polyjobs/internal/proctest"
 )
 
 // recoverTimeout bounds how long a replica may take to serve again once
@@ -27,8 +28,8 @@ const recoverTimeout = 15 * time.Second
 // the replica recovers by itself.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	pg := pgtest.StartServer(t)
-	// pgtest's server trusts every connection, so a password in the URL is
+	pg := pgserver.StartServer(t)
+	// The throwaway server trusts every connection, so a password in the URL is
 	// accepted and ignored: it must never show up in any output.
 	dsn := withPassword(t, pg.DSN(t), password)
 	// Long cache lifetimes, so that what was cached before the outage is
@@ -76,7 +77,7 @@ func TestDatabaseOutage(t *testing.T) {
 		checkServerError(t, cr.what, resp, forbidden)
 	}
 	if !r.alive() {
-		t.Fatalf("the replica exited during the outage: %v", r.waitErr)
+		t.Fatalf("the replica exited during the outage: %v", r.Err())
 	}
 	if code, body := c.adminGet(r, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz during the outage: %d %s; want 503", code, body)
@@ -89,10 +90,10 @@ func TestDatabaseOutage(t *testing.T) {
 
 	// The admin command fails cleanly too: exit 1, one line on stderr.
 	res := runAdmin(adminBinary(t), dsn, "job", "finish", running)
-	if res.code != 1 || res.stdout != "" || strings.Count(strings.TrimRight(res.stderr, "\n"), "\n") != 0 ||
-		strings.Contains(res.stderr, password) {
+	if res.Code != 1 || res.Stdout != "" || strings.Count(strings.TrimRight(res.Stderr, "\n"), "\n") != 0 ||
+		strings.Contains(res.Stderr, password) {
 		t.Errorf("admin job finish during the outage: exit %d, stdout %q, stderr %q; want exit 1 and one line without the password",
-			res.code, res.stdout, res.stderr)
+			res.Code, res.Stdout, res.Stderr)
 	}
 	// So does a replica that starts during the outage: it cannot migrate.
 	serveDuringOutage(t, dsn)
@@ -159,10 +160,10 @@ func withPassword(t *testing.T, dsn, password string) string {
 // exits with code 1 and one line on stderr, without the password.
 func serveDuringOutage(t *testing.T, dsn string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.ReadyTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, serverBinary(t), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--db", dsn)
-	cmd.Env = processEnv()
+	cmd.Env = proctest.Env()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // trackedJob is a job the test created, with the state it should have now.
@@ -22,15 +22,15 @@ type trackedJob struct {
 // (SIGTERM), one crashes (SIGKILL) and a new one starts: nothing is lost.
 func TestReplicasServeTheSameState(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	// An admin command migrates the database too: it races the replicas.
 	bin := adminBinary(t)
 	orgCreated := make(chan adminResult, 1)
 	go func() { orgCreated <- runAdmin(bin, dsn, "org", "create", "acme") }()
 	rs := startReplicas(t, "replica", dsn, 3)
 	res := <-orgCreated
-	if res.code != 0 || res.stderr != "" {
-		t.Fatalf("admin org create, started with the replicas: exit %d, stderr %q", res.code, res.stderr)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("admin org create, started with the replicas: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	checkMigratedOnce(t, dsn)
 
@@ -43,7 +43,7 @@ func TestReplicasServeTheSameState(t *testing.T) {
 		}
 	}
 	acme := tenant{
-		orgID:   strings.TrimSpace(res.stdout),
+		orgID:   strings.TrimSpace(res.Stdout),
 		userKey: admin(t, dsn, "key", "create", "--org", "acme"),
 		orgKey:  admin(t, dsn, "key", "create", "--org", "acme", "--kind", "org"),
 	}

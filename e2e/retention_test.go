@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 )
 
 // purgeTimeout bounds how long a terminal job past its retention may still be
@@ -22,7 +22,7 @@ const retention = time.Second
 // are not terminal are never purged, however old.
 func TestRetentionPurgeAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	rs := startReplicas(t, "replica", dsn, 2,
 		"--retention", retention.String(), "--purge-interval", "200ms", "--job-cache-ttl", "500ms", "--rate", "-1")
 	c := newAPIClient(t)

@@ -4,17 +4,17 @@ import (
 	"context"
 	"testing"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
 
-// TestMain stops the PostgreSQL server pgtest may start for these tests.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the PostgreSQL server pgserver may start for these tests.
+func TestMain(m *testing.M) { pgserver.Main(m) }
 
 func init() {
 	storeFactories["postgres"] = func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.DSN(t))
+		s, err := postgres.Open(context.Background(), pgserver.DSN(t))
 		if err != nil {
 			t.Fatalf("open postgres: %v", err)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
@@ -48,7 +48,7 @@ func TestPurgerDeletesOnlyExpiredTerminalJobs(t *testing.T) {
 // lock is free.
 func TestPurgeRunsInOneReplicaAtATime(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	a, err := postgres.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -8,17 +8,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgserver.Main(m) }
 
 // TestServeWaitsVisiblyForTheMigrationLock holds PostgreSQL's migration lock
 // as another replica would: serve must say, again and again, that it waits,
 // then stop cleanly on SIGTERM (a cancelled context) without serving.
 func TestServeWaitsVisiblyForTheMigrationLock(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	other, err := pgx.Connect(ctx, dsn)

@@ -4,8 +4,11 @@
 // for the superuser "postgres" and fsync off. As root, which initdb refuses
 // to be, the server runs as the "postgres" system user.
 //
-// It serves internal/pgtest, which wraps it for tests, and the benchmark
-// tools under bench/, which run outside testing.
+// Tests get a database of their own with DSN (on the server named by
+// POLYJOBS_TEST_POSTGRES, or on one throwaway server per test binary, stopped
+// by Main) or a server of their own with StartServer. Without PostgreSQL
+// they skip loudly, or fail when POLYJOBS_REQUIRE_POSTGRES is set. The
+// benchmarks under bench/, which run outside testing, use New directly.
 package pgserver
 
 import (

@@ -20,7 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(driverEnv) != "" {
 		os.Exit(drive(os.Getenv(driverEnv)))
 	}
-	pgtest.Main(m)
+	pgserver.Main(m)
 }
 
 // driverEnv, when set to a DSN, turns the test binary into the driver: a
@@ -97,7 +97,7 @@ func drive(dsn string) int {
 func TestKilledWriterLosesNothing(t *testing.T) {
 	cases := map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "crash.db") },
-		"postgres": func(t *testing.T) string { return pgtest.DSN(t) },
+		"postgres": func(t *testing.T) string { return pgserver.DSN(t) },
 	}
 	for name, dsnFor := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -12,14 +12,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/pgtest"
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 	"github.com/polyjobs/polyjobs/server/store/storetest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgserver.Main(m) }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -41,7 +41,7 @@ func open(t *testing.T, dsn string) *postgres.Store {
 // server's fast paths (whose lookups share JobsByKeys queries).
 func TestConformance(t *testing.T) {
 	newStore := func(t *testing.T) *postgres.Store {
-		s, err := postgres.Open(ctx(t), pgtest.DSN(t))
+		s, err := postgres.Open(ctx(t), pgserver.DSN(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -87,7 +87,7 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 // TestConcurrentOpen starts several replicas at once on one fresh database:
 // the migration lock lets exactly one apply the migrations.
 func TestConcurrentOpen(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	const replicas = 5
 	var (
 		wg     sync.WaitGroup
@@ -127,7 +127,7 @@ func TestConcurrentOpen(t *testing.T) {
 }
 
 func TestAdvisoryLock(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)
 	c := ctx(t)
 	const key = postgres.PurgeLockKey
@@ -183,7 +183,7 @@ func TestAdvisoryLock(t *testing.T) {
 // TestRecovery stops PostgreSQL under a store: calls fail, without panicking,
 // and succeed again soon after the server is back.
 func TestRecovery(t *testing.T) {
-	srv := pgtest.StartServer(t)
+	srv := pgserver.StartServer(t)
 	s := open(t, srv.DSN(t))
 	org := storetest.MustOrg(t, s)
 	job := storetest.MustJob(t, s, org.ID, api.JobTypeExportLogs)
@@ -260,7 +260,7 @@ func TestRecovery(t *testing.T) {
 // TestTextPostgresCannotStore checks that bytes SQLite would store but
 // PostgreSQL refuses (NUL, invalid UTF-8) are ErrInvalid, not a server error.
 func TestTextPostgresCannotStore(t *testing.T) {
-	s := open(t, pgtest.DSN(t))
+	s := open(t, pgserver.DSN(t))
 	c := ctx(t)
 	for _, name := range []string{"nul\x00name", "bad\xffutf8"} {
 		if _, err := s.CreateOrganization(c, name); !errors.Is(err, store.ErrInvalid) {
@@ -290,7 +290,7 @@ func TestTextPostgresCannotStore(t *testing.T) {
 }
 
 func TestUnknownIDs(t *testing.T) {
-	s := open(t, pgtest.DSN(t))
+	s := open(t, pgserver.DSN(t))
 	if _, err := s.JobByID(ctx(t), uuid.Nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("JobByID(nil uuid) = %v", err)
 	}

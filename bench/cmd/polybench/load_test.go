@@ -1,0 +1,131 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/internal/proctest"
+)
+
+// fakeServer answers like polyjobs for the jobs of p, or with status when it
+// is not 200, and returns its host:port.
+func fakeServer(t *testing.T, p *pool, status int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(p.all(), func(j *job) bool { return j.path == r.URL.Path })
+		if r.Header.Get("Authorization") != "Bearer k" || i < 0 || status != http.StatusOK {
+			http.Error(w, "slow down", max(status, http.StatusNotFound))
+			return
+		}
+		j := p.all()[i]
+		rank := j.committed.Load()
+		for k, v := range headersFor(rank) {
+			w.Header()[k] = v
+		}
+		w.Write(j.fixture(rank).AppendBody(nil))
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func testPool() *pool {
+	return newPool([]*job{
+		newJob(uuid.New(), "exportlogs", false, rankCreated),
+		newJob(uuid.New(), "createmodel", false, rankRunning),
+		newJob(uuid.New(), "samplemodel", false, rankTerminal),
+		newJob(uuid.New(), "previewmodel", true, rankTerminal),
+	})
+}
+
+func TestGenerator(t *testing.T) {
+	p := testPool()
+	closed, _ := proctest.FreePorts(1)
+	for _, tc := range []struct {
+		name      string
+		addr      string
+		lead, run time.Duration
+		rate      float64 // 0: closed loop
+		check     func(t *testing.T, tl *timeline, g *generator, kinds map[string]int64)
+	}{
+		{"open loop keeps the rate", fakeServer(t, p, http.StatusOK), 200 * time.Millisecond, time.Second, 400,
+			func(t *testing.T, tl *timeline, g *generator, kinds map[string]int64) {
+				// 400 req/s: 80 in the lead-in, 400 measured, 200 per window.
+				if len(kinds) != 0 || tl.warm.attempts() < 70 || tl.total().attempts() < 350 || tl.total().attempts() > 400 ||
+					tl.windows[0].attempts() < 170 || g.validated.Load() < 40 {
+					t.Fatalf("errors %v, %d lead-in, %d measured (%d in the first half), %d validated", kinds,
+						tl.warm.attempts(), tl.total().attempts(), tl.windows[0].attempts(), g.validated.Load())
+				}
+			}},
+		{"closed loop counts every non-200", fakeServer(t, p, http.StatusTooManyRequests), 0, 100 * time.Millisecond, 0,
+			func(t *testing.T, tl *timeline, g *generator, kinds map[string]int64) {
+				if kinds["HTTP 429"] == 0 || len(kinds) != 1 || tl.total().ok.Load() != 0 || tl.total().errs.Load() != kinds["HTTP 429"] {
+					t.Fatalf("kinds %v, %d ok; want only 429s", kinds, tl.total().ok.Load())
+				}
+			}},
+		{"a refused connection backs off", closed[0], 0, 50 * time.Millisecond, 0,
+			func(t *testing.T, tl *timeline, g *generator, kinds map[string]int64) {
+				if n := kinds["connect"]; n == 0 || n > 30 { // 4 connections, a dial every 10 ms at most
+					t.Fatalf("connect errors: %v; want a few, not thousands", kinds)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTimeline(tc.lead, tc.run, tc.run/2)
+			g := newGenerator(tc.addr, "k", p, tl, time.Second, validateEvery)
+			g.run(context.Background(), 4, schedule{origin: tl.origin, rate: tc.rate})
+			if time.Now().Before(tl.end.Add(-20 * time.Millisecond)) {
+				t.Error("run returned before the end of the timeline")
+			}
+			_, kinds, _ := g.errs.snapshot()
+			tc.check(t, tl, g, kinds)
+		})
+	}
+}
+
+func TestSeedAndWriter(t *testing.T) {
+	ctx := context.Background()
+	tn, err := seed(ctx, filepath.Join(t.TempDir(), "soak.db"), 24, soakMix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.st.Close()
+	p := newPool(tn.jobs)
+	if m := p.mix(); m["created"] != 6 || m["running"] != 6 || m["done"] != 6 || m["failed"] != 6 {
+		t.Fatalf("seeded mix %v, want 6 of each", m)
+	}
+	w := newWriter(tn, p)
+	for range 30 {
+		w.step(ctx)
+	}
+	if n, _, samples := w.errs.snapshot(); n != 0 {
+		t.Fatalf("writer errors: %v", samples)
+	}
+	// 30 jobs created; a job moves on once lifecycleDepth younger ones share its status.
+	if w.creates != 30 || len(w.every) != 54 || len(w.queues[rankCreated]) != lifecycleDepth || len(w.queues[rankRunning]) != lifecycleDepth {
+		t.Fatalf("creates %d, jobs %d, queues %d and %d", w.creates, len(w.every), len(w.queues[rankCreated]), len(w.queues[rankRunning]))
+	}
+	// The pool keeps its size: one job withdrawn, the one that ended first, per job created.
+	if len(p.all()) != 24 || w.retired != 30 || slices.Contains(p.all(), tn.jobs[2]) || w.fails == 0 || w.finishes == 0 {
+		t.Fatalf("pool %d, %d withdrawn, %d done, %d failed", len(p.all()), w.retired, w.finishes, w.fails)
+	}
+	for _, j := range w.every {
+		sj, err := tn.st.JobByID(ctx, j.id)
+		if err != nil || string(sj.Status) != j.status(j.committed.Load()) || j.begun.Load() != j.committed.Load() {
+			t.Fatalf("job %s: stored %s (%v), published %s", j.id, sj.Status, err, j.status(j.committed.Load()))
+		}
+	}
+	// The key authenticates: the fixture carries it.
+	if fx := p.fixture(tn.key); !strings.HasPrefix(fx.Key, "pju_") || len(fx.Jobs) != 24 {
+		t.Fatalf("fixture key %q, %d jobs", fx.Key, len(fx.Jobs))
+	}
+}
