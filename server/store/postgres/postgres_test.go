@@ -326,7 +326,7 @@ func (h *hearing) wait(id uuid.UUID, d time.Duration) bool {
 // TestChangesReachOtherReplicas: a status change made through another
 // store, or by hand in SQL, reaches a replica's subscribers through LISTEN.
 func TestChangesReachOtherReplicas(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgserver.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)
 	var heard hearing
 	stop := b.Subscribe(heard.add)
@@ -365,7 +365,7 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 // is back, the listener reconnects within moments, says so (uuid.Nil, so
 // that waiters re-read what they missed) and hears changes again.
 func TestListenerReconnects(t *testing.T) {
-	srv := pgtest.StartServer(t)
+	srv := pgserver.StartServer(t)
 	dsn := srv.DSN(t)
 	s := open(t, dsn)
 	var heard hearing
