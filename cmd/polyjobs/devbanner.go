@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/generated/api"
-	"github.com/polyjobs/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/polyjobs/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,30 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
-
-// lockedBuffer collects output written by another goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startDev runs `serve --dev` on a free port until the test ends and returns
 // its banner.
@@ -45,7 +26,7 @@ func startDev(t *testing.T, dir string) string {
 		shutdownGrace: 5 * time.Second, logFormat: "json", logLevel: "info",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, o, out, io.Discard) }()
 	t.Cleanup(func() {
