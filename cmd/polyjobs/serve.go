@@ -145,9 +145,6 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	info := buildinfo.Read()
-	logger.Info("starting", slog.String("version", info.Version), slog.String("commit", info.Commit),
-		slog.String("go", info.GoVersion), slog.Bool("plain", o.plain))
 	st, err := openStoreNoticed(ctx, o.db, logger)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -172,6 +169,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		}
 	}
 
+	info := buildinfo.Read()
 	metrics := server.NewMetrics()
 	if err := registerBuildInfo(metrics.Registry, info); err != nil {
 		return err
@@ -190,7 +188,12 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	srv := server.HTTPServer(o.addr, handler, logger)
 	baseURL := "http://" + ln.Addr().String()
-	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)))
+	// Where the server listens, on what database, and which build: logged
+	// once it can serve, so that one that cannot start prints only its
+	// error.
+	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)),
+		slog.String("version", info.Version), slog.String("commit", info.Commit), slog.String("go", info.GoVersion),
+		slog.Bool("plain", o.plain))
 	var admin *http.Server
 	if o.adminAddr != "" {
 		adminLn, err := net.Listen("tcp", o.adminAddr)

@@ -171,8 +171,9 @@ func TestServeCannotListen(t *testing.T) {
 	}
 }
 
-// TestServeVersionAndBuildInfo: serve logs its version when it starts and
-// exposes it as polyjobs_build_info on /metrics.
+// TestServeVersionAndBuildInfo: serve logs its version when it starts (in
+// its first line, "listening") and exposes it as polyjobs_build_info on
+// /metrics.
 func TestServeVersionAndBuildInfo(t *testing.T) {
 	r := startServe(t, testServeOptions(t.TempDir()))
 	info := buildinfo.Read()
@@ -180,12 +181,12 @@ func TestServeVersionAndBuildInfo(t *testing.T) {
 		Msg, Version, Go string
 	}
 	for _, line := range strings.Split(r.logs.String(), "\n") {
-		if json.Unmarshal([]byte(line), &started) == nil && started.Msg == "starting" {
+		if json.Unmarshal([]byte(line), &started) == nil && started.Msg == "listening" {
 			break
 		}
 	}
-	if started.Msg != "starting" || started.Version != info.Version || started.Go != info.GoVersion {
-		t.Fatalf("no starting line with the version in the logs:\n%s", r.logs)
+	if started.Msg != "listening" || started.Version != info.Version || started.Go != info.GoVersion {
+		t.Fatalf("no listening line with the version in the logs:\n%s", r.logs)
 	}
 	resp, err := http.Get(r.adminURL + "/metrics")
 	if err != nil {
@@ -244,7 +245,7 @@ func TestServePlain(t *testing.T) {
 				t.Fatalf("GET after revocation: %d; want %d", status, want)
 			}
 			if !strings.Contains(r.logs.String(), fmt.Sprintf(`"plain":%v`, plain)) {
-				t.Fatalf("the starting line does not say plain=%v:\n%s", plain, r.logs)
+				t.Fatalf("the listening line does not say plain=%v:\n%s", plain, r.logs)
 			}
 		})
 	}
