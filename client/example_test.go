@@ -130,3 +130,16 @@ func ExampleClient_Wait() {
 	// status: done
 	// result: [{"name":"id","type":"integer"}]
 }
+
+func ExampleConfigError() {
+	// A program that configures its Client from its own settings can point
+	// its user at the setting at fault.
+	settings := map[string]string{"WithBaseURL": "POLYTOMIC_URL", "WithAPIKey": "POLYTOMIC_API_KEY"}
+	_, err := client.New(client.WithBaseURL("https://app.polytomic.com:44x"), client.WithAPIKey("pk_live_example"))
+	var ce *client.ConfigError
+	if errors.As(err, &ce) {
+		fmt.Printf("%s: %v\n", settings[ce.Option], ce.Err)
+	}
+	// Output:
+	// POLYTOMIC_URL: malformed base URL "https://app.polytomic.com:44x": invalid port ":44x" after host
+}
