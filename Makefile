@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec lint build run test test-short bench bench-load soak fuzz clean
+.PHONY: all generate check-generated lint-spec lint build install run test test-short bench bench-load soak fuzz clean
 
 all: build
 
@@ -14,10 +14,23 @@ all: build
 generate:
 	$(GO) generate ./...
 
-## check-generated: fail when the committed generated code is stale
-check-generated: generate
-	@git diff --exit-code -- generated/ || { echo "generated/ is stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- generated/)" || { git status --porcelain -- generated/; echo "generated/ has untracked files: commit them" >&2; exit 1; }
+## check-generated: fail when generated/ has uncommitted changes, or when the committed code is
+##                  stale (a fresh `make generate` changes it), and say which
+check-generated:
+	@dirty=$$(git status --porcelain --untracked-files=all -- generated/); \
+	if [ -n "$$dirty" ]; then \
+		echo "$$dirty" >&2; \
+		echo "generated/ has uncommitted changes (above), so it cannot be checked against a fresh generation: commit them (make generate may have made them) or discard them (git checkout -- generated/), then run make check-generated again" >&2; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory generate
+	@stale=$$(git status --porcelain --untracked-files=all -- generated/); \
+	if [ -n "$$stale" ]; then \
+		git --no-pager diff --stat -- generated/ >&2; \
+		echo "$$stale" >&2; \
+		echo "generated/ is stale: make generate changed the files above; commit them" >&2; \
+		exit 1; \
+	fi
 
 ## lint-spec: lint openapi.yaml with spectral's oas ruleset
 lint-spec:
@@ -31,6 +44,13 @@ lint:
 ## build: build the polyjobs binary into bin/
 build:
 	$(GO) build -o $(BIN) ./cmd/polyjobs
+
+## install: install polyjobs into $(go env GOBIN), or $(go env GOPATH)/bin, and say whether it is on PATH
+install:
+	$(GO) install ./cmd/polyjobs
+	@dir=$$($(GO) env GOBIN); [ -n "$$dir" ] || dir=$$($(GO) env GOPATH)/bin; \
+	echo "installed $$dir/polyjobs"; \
+	case ":$$PATH:" in *":$$dir:"*) ;; *) echo "$$dir is not on your PATH: add it, e.g. export PATH=\"$$dir:\$$PATH\"" ;; esac
 
 ## run: the reference server in dev mode on an embedded SQLite database
 run: build

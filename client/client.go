@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/internal/buildinfo"
 )
 
 // DefaultBaseURL is the API a Client talks to unless WithBaseURL says
@@ -27,9 +27,6 @@ const DefaultBaseURL = "https://app.polytomic.com"
 // caller whose context has no deadline. A timed-out attempt is retried like
 // any network error.
 const DefaultHTTPTimeout = 60 * time.Second
-
-// modulePath is this module's path, to find its version in the build info.
-const modulePath = "github.com/polyjobs/polyjobs"
 
 // Client calls the Polytomic Jobs API. Create it with New; it is safe for
 // concurrent use by multiple goroutines.
@@ -90,7 +87,10 @@ func WithVersion[V ~string](version V) Option {
 
 // WithHTTPClient makes the Client send its requests with hc, for custom
 // transports, proxies or timeouts. By default a Client uses its own
-// *http.Client with DefaultHTTPTimeout; nil restores that default.
+// *http.Client with DefaultHTTPTimeout; nil restores that default. hc is not
+// modified: the Client sends with a copy whose redirect policy first drops
+// the credentials from any redirect to another origin (see New), then
+// applies hc's own CheckRedirect.
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpClient = hc } }
 
 // WithUserAgent sets the User-Agent header; by default it is
@@ -102,9 +102,15 @@ func WithUserAgent(userAgent string) Option { return func(o *options) { o.userAg
 // retries.
 func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 
-// New returns a Client configured by opts. It fails when no credentials or
-// both kinds of credentials are given, when the base URL is malformed or not
-// http(s), when the version is unknown, or when the retry policy is invalid.
+// New returns a Client configured by opts. It fails with a *ConfigError when
+// no credentials or both kinds of credentials are given, when the base URL is
+// malformed or not http(s), when the version is unknown, or when the retry
+// policy is invalid.
+//
+// The Client never sends its credentials to another origin: a redirect that
+// changes the scheme, host or port is followed without the Authorization
+// header. (net/http alone keeps it for a redirect to the same host on
+// another port, or from https to http.)
 func New(opts ...Option) (*Client, error) {
 	o := options{baseURL: DefaultBaseURL, version: string(DefaultVersion)}
 	for _, opt := range opts {
@@ -120,16 +126,16 @@ func New(opts ...Option) (*Client, error) {
 	}
 	var err error
 	if c.baseURL, err = checkBaseURL(o.baseURL); err != nil {
-		return nil, err
+		return nil, &ConfigError{Option: "WithBaseURL", Err: err}
 	}
 	if c.authorization, c.authScheme, err = authorization(o); err != nil {
 		return nil, err
 	}
 	if c.version = APIVersion(o.version); !c.version.Valid() {
-		return nil, fmt.Errorf("polyjobs: unknown API version %q; known versions are %v", o.version, Versions())
+		return nil, &ConfigError{Option: "WithVersion", Err: fmt.Errorf("unknown API version %q; known versions are %v", o.version, Versions())}
 	}
 	if c.retry, err = o.retry.withDefaults(); err != nil {
-		return nil, err
+		return nil, &ConfigError{Option: "WithRetry", Err: err}
 	}
 	if c.userAgent == "" {
 		c.userAgent = defaultUserAgent()
@@ -139,10 +145,10 @@ func New(opts ...Option) (*Client, error) {
 		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
 	c.gen, err = api.NewClientWithResponses(c.baseURL,
-		api.WithHTTPClient(hc),
+		api.WithHTTPClient(withSameOriginCredentials(hc)),
 		api.WithRequestEditorFn(c.editRequest))
 	if err != nil {
-		return nil, fmt.Errorf("polyjobs: %w", err)
+		return nil, &ConfigError{Option: "WithBaseURL", Err: err}
 	}
 	return c, nil
 }
@@ -165,48 +171,79 @@ func (c *Client) editRequest(_ context.Context, req *http.Request) error {
 }
 
 // checkBaseURL validates a base URL and returns it without a trailing slash.
+// Its errors show the URL with any password masked.
 func checkBaseURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		// url.Parse's error quotes the URL, which may hold credentials.
-		return "", errors.New("polyjobs: malformed base URL")
+		// url.Parse's error quotes the URL, password included: show the
+		// URL redacted by hand, and only the reason of the error.
+		reason := err
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			reason = urlErr.Err
+		}
+		return "", fmt.Errorf("malformed base URL %q: %v", redactRawURL(raw), reason)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("polyjobs: base URL %q: scheme must be http or https", u.Redacted())
+		return "", fmt.Errorf("base URL %q: scheme must be http or https", u.Redacted())
 	case u.Host == "":
-		return "", fmt.Errorf("polyjobs: base URL %q has no host", u.Redacted())
+		return "", fmt.Errorf("base URL %q has no host", u.Redacted())
 	case u.User != nil:
-		return "", fmt.Errorf("polyjobs: base URL %q must not hold credentials; use WithAPIKey or WithOrgKey", u.Redacted())
+		return "", fmt.Errorf("base URL %q must not hold credentials; use WithAPIKey or WithOrgKey", u.Redacted())
 	case u.RawQuery != "" || u.Fragment != "":
-		return "", fmt.Errorf("polyjobs: base URL %q must not have a query or fragment", u.Redacted())
+		return "", fmt.Errorf("base URL %q must not have a query or fragment", u.Redacted())
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// redactRawURL masks the password of a URL that url.Parse refused, as
+// url.URL.Redacted does for one it accepts: everything between the first
+// colon of the user information and its last @.
+func redactRawURL(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	start := len(raw) - len(rest)
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return raw
+	}
+	colon := strings.Index(authority[:at], ":")
+	if colon < 0 {
+		return raw
+	}
+	return raw[:start+colon+1] + "xxxxx" + raw[start+at:]
 }
 
 // authorization returns the Authorization header value and its scheme's name.
 func authorization(o options) (header, scheme string, err error) {
 	switch {
 	case o.userKey != nil && o.orgKey != nil:
-		return "", "", errors.New("polyjobs: both WithAPIKey and WithOrgKey given; use one")
+		return "", "", &ConfigError{Err: errors.New("both WithAPIKey and WithOrgKey given; use one")}
 	case o.userKey != nil:
 		key, err := checkKey(*o.userKey, "API key")
 		if err != nil {
-			return "", "", err
+			return "", "", &ConfigError{Option: "WithAPIKey", Err: err}
 		}
 		return "Bearer " + key, "bearer", nil
 	case o.orgKey != nil:
 		if o.orgID == uuid.Nil {
-			return "", "", errors.New("polyjobs: WithOrgKey needs the organization id, got the nil UUID")
+			return "", "", &ConfigError{Option: "WithOrgKey", Err: errors.New("WithOrgKey needs the organization id, got the nil UUID")}
 		}
 		key, err := checkKey(*o.orgKey, "organization key")
 		if err != nil {
-			return "", "", err
+			return "", "", &ConfigError{Option: "WithOrgKey", Err: err}
 		}
 		creds := base64.StdEncoding.EncodeToString([]byte(o.orgID.String() + ":" + key))
 		return "Basic " + creds, "basic", nil
 	default:
-		return "", "", errors.New("polyjobs: no credentials: use WithAPIKey(user key) or WithOrgKey(organization id, key)")
+		return "", "", &ConfigError{Err: errors.New("no credentials: use WithAPIKey(user key) or WithOrgKey(organization id, key)")}
 	}
 }
 
@@ -215,11 +252,11 @@ func authorization(o options) (header, scheme string, err error) {
 func checkKey(key, what string) (string, error) {
 	key = strings.TrimSpace(key)
 	if key == "" {
-		return "", fmt.Errorf("polyjobs: empty %s", what)
+		return "", fmt.Errorf("empty %s", what)
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] <= ' ' || key[i] >= 0x7f {
-			return "", fmt.Errorf("polyjobs: %s holds a character that is not printable ASCII", what)
+			return "", fmt.Errorf("%s holds a character that is not printable ASCII", what)
 		}
 	}
 	return key, nil
@@ -228,16 +265,9 @@ func checkKey(key, what string) (string, error) {
 // defaultUserAgent is "polyjobs-go/" and this module's version from the build
 // information, "devel" when unknown.
 var defaultUserAgent = sync.OnceValue(func() string {
-	version := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Path == modulePath && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-		for _, dep := range bi.Deps {
-			if dep.Path == modulePath && dep.Version != "" {
-				version = dep.Version
-			}
-		}
+	version := buildinfo.Read().Version
+	if version == buildinfo.Devel {
+		version = "devel"
 	}
 	return "polyjobs-go/" + version
 })

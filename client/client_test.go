@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,26 +18,30 @@ const secretKey = "pk_live_SECRET_DO_NOT_LEAK"
 func TestNewErrors(t *testing.T) {
 	orgID := uuid.New()
 	tests := []struct {
-		name string
-		opts []Option
-		want string
+		name   string
+		opts   []Option
+		option string // ConfigError.Option
+		want   string
 	}{
-		{"no credentials", nil, "no credentials"},
-		{"both credentials", []Option{WithAPIKey(secretKey), WithOrgKey(orgID, secretKey)}, "both"},
-		{"empty API key", []Option{WithAPIKey("  ")}, "empty API key"},
-		{"API key with a line break", []Option{WithAPIKey("pk_live_SECRET\nDO_NOT_LEAK")}, "not printable"},
-		{"empty organization key", []Option{WithOrgKey(orgID, "")}, "empty organization key"},
-		{"nil organization id", []Option{WithOrgKey(uuid.Nil, secretKey)}, "organization id"},
-		{"malformed URL", []Option{WithAPIKey(secretKey), WithBaseURL("http://[::1")}, "malformed base URL"},
-		{"URL without scheme", []Option{WithAPIKey(secretKey), WithBaseURL("app.polytomic.com")}, "scheme"},
-		{"ftp URL", []Option{WithAPIKey(secretKey), WithBaseURL("ftp://app.polytomic.com")}, "scheme"},
-		{"URL without host", []Option{WithAPIKey(secretKey), WithBaseURL("https://")}, "no host"},
-		{"URL with credentials", []Option{WithAPIKey(secretKey), WithBaseURL("https://me:" + secretKey + "@example.com")}, "credentials"},
-		{"URL with query", []Option{WithAPIKey(secretKey), WithBaseURL("https://example.com/?a=b")}, "query"},
-		{"unknown version", []Option{WithAPIKey(secretKey), WithVersion("2020-01-01")}, `unknown API version "2020-01-01"`},
-		{"malformed version", []Option{WithAPIKey(secretKey), WithVersion("latest")}, "unknown API version"},
-		{"negative attempts", []Option{WithAPIKey(secretKey), WithRetry(RetryPolicy{MaxAttempts: -1})}, "negative"},
-		{"max delay below min", []Option{WithAPIKey(secretKey), WithRetry(RetryPolicy{MinDelay: time.Second, MaxDelay: time.Millisecond})}, "below MinDelay"},
+		{"no credentials", nil, "", "polyjobs: no credentials: use WithAPIKey(user key) or WithOrgKey(organization id, key)"},
+		{"both credentials", []Option{WithAPIKey(secretKey), WithOrgKey(orgID, secretKey)}, "", "both"},
+		{"empty API key", []Option{WithAPIKey("  ")}, "WithAPIKey", "polyjobs: empty API key"},
+		{"API key with a line break", []Option{WithAPIKey("pk_live_SECRET\nDO_NOT_LEAK")}, "WithAPIKey", "not printable"},
+		{"empty organization key", []Option{WithOrgKey(orgID, "")}, "WithOrgKey", "polyjobs: empty organization key"},
+		{"nil organization id", []Option{WithOrgKey(uuid.Nil, secretKey)}, "WithOrgKey", "organization id"},
+		{"malformed URL", []Option{WithAPIKey(secretKey), WithBaseURL("http://[::1")}, "WithBaseURL", `polyjobs: malformed base URL "http://[::1": missing ']' in host`},
+		{"malformed URL with a password", []Option{WithAPIKey(secretKey), WithBaseURL("http://me:" + secretKey + "@[::1:8080/api")}, "WithBaseURL", `malformed base URL "http://me:xxxxx@[::1:8080/api"`},
+		{"malformed port", []Option{WithAPIKey(secretKey), WithBaseURL("http://127.0.0.1:80a")}, "WithBaseURL", `malformed base URL "http://127.0.0.1:80a": invalid port ":80a" after host`},
+		{"URL with a control character", []Option{WithAPIKey(secretKey), WithBaseURL("http://example.com/\x1b[2J")}, "WithBaseURL", `malformed base URL "http://example.com/\x1b[2J": net/url: invalid control character in URL`},
+		{"URL without scheme", []Option{WithAPIKey(secretKey), WithBaseURL("app.polytomic.com")}, "WithBaseURL", `base URL "app.polytomic.com": scheme must be http or https`},
+		{"ftp URL", []Option{WithAPIKey(secretKey), WithBaseURL("ftp://app.polytomic.com")}, "WithBaseURL", "scheme"},
+		{"URL without host", []Option{WithAPIKey(secretKey), WithBaseURL("https://")}, "WithBaseURL", "no host"},
+		{"URL with credentials", []Option{WithAPIKey(secretKey), WithBaseURL("https://me:" + secretKey + "@example.com")}, "WithBaseURL", `base URL "https://me:xxxxx@example.com" must not hold credentials`},
+		{"URL with query", []Option{WithAPIKey(secretKey), WithBaseURL("https://example.com/?a=b")}, "WithBaseURL", "query"},
+		{"unknown version", []Option{WithAPIKey(secretKey), WithVersion("2020-01-01")}, "WithVersion", `polyjobs: unknown API version "2020-01-01"`},
+		{"malformed version", []Option{WithAPIKey(secretKey), WithVersion("latest")}, "WithVersion", "unknown API version"},
+		{"negative attempts", []Option{WithAPIKey(secretKey), WithRetry(RetryPolicy{MaxAttempts: -1})}, "WithRetry", "polyjobs: invalid retry policy"},
+		{"max delay below min", []Option{WithAPIKey(secretKey), WithRetry(RetryPolicy{MinDelay: time.Second, MaxDelay: time.Millisecond})}, "WithRetry", "below MinDelay"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +54,13 @@ func TestNewErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "SECRET") {
 				t.Errorf("error %q leaks the key", err)
+			}
+			if strings.Count(err.Error(), "polyjobs:") != 1 || !strings.HasPrefix(err.Error(), "polyjobs: ") {
+				t.Errorf("error %q does not start with exactly one \"polyjobs: \"", err)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Option != tc.option {
+				t.Errorf("error %#v; want a *ConfigError for option %q", err, tc.option)
 			}
 		})
 	}

@@ -6,8 +6,13 @@
 //
 //	c, err := client.New(client.WithAPIKey(os.Getenv("POLYTOMIC_API_KEY")))
 //	...
-//	job, err := c.GetJob(ctx, client.JobTypeExportLogs, id)     // one look
-//	job, err = c.Wait(ctx, client.JobTypeExportLogs, id)        // until done or failed
+//	id, err := uuid.Parse(jobID)                              // the id string you were given
+//	job, err := c.GetJob(ctx, client.JobTypeExportLogs, id)   // one look
+//	job, err = c.Wait(ctx, client.JobTypeExportLogs, id)      // until done or failed
+//
+// Job ids are github.com/google/uuid values, so that a malformed id is caught
+// where it enters a program rather than by the server: the endpoint that
+// starts a job returns its id as a string, and uuid.Parse turns it into one.
 //
 // Compared with Polytomic's official Go SDK, this package honours Retry-After
 // (in seconds or as an HTTP date), interrupts every sleep when the context
@@ -23,8 +28,12 @@
 // reported by Wait as a *JobFailedError. Transport failures wrap the
 // *url.Error returned by net/http, so errors.As(err, new(net.Error)) and
 // errors.Is(err, context.Canceled) work as usual; a 200 response whose body
-// cannot be decoded wraps ErrMalformedResponse. Credentials never appear in an
-// error, a log line or a formatted Client.
+// cannot be decoded wraps ErrMalformedResponse. New's errors are
+// *ConfigError values naming the option at fault. Credentials never appear in
+// an error, a log line or a formatted Client, and never leave for another
+// origin: a redirect that changes the scheme, host or port is followed
+// without them. Text from the server is escaped in error messages, so that
+// printing an error cannot send escape sequences to a terminal.
 //
 // The package imports the code generated from openapi.yaml, but re-exports
 // every type and constant a caller needs, so callers never import it.

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/internal/safetext"
 )
 
 // Sentinels for the conditions callers branch on. An *APIError matches the one
@@ -35,6 +36,25 @@ var (
 	ErrMalformedResponse = errors.New("malformed response")
 )
 
+// ConfigError is New's error when an option is missing, conflicts with
+// another or has a bad value. Option names the option at fault, so that a
+// program that configures its Client from its own flags or settings can
+// point its user at the right one.
+type ConfigError struct {
+	// Option is the name of the option at fault: "WithBaseURL", "WithAPIKey",
+	// "WithOrgKey", "WithVersion" or "WithRetry"; empty when the
+	// credentials are missing or both kinds were given.
+	Option string
+	// Err describes the problem. It never holds a key.
+	Err error
+}
+
+// Error describes the problem, prefixed with "polyjobs: ".
+func (e *ConfigError) Error() string { return "polyjobs: " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // APIError is an error response from the API: a status other than 200. Its
 // fields come from the body, an ApiError (a RestErrResponse for a 401); when
 // the body has neither shape, Message holds the start of the raw body.
@@ -43,7 +63,8 @@ type APIError struct {
 	StatusCode int
 	// Status is the status text, such as "Not Found".
 	Status string
-	// Message is the server's description of the problem.
+	// Message is the server's description of the problem, as the server
+	// sent it: escape it (as Error does) before printing it on a terminal.
 	Message string
 	// Key is a stable, machine-readable identifier of the kind of problem,
 	// such as "not_found"; empty when the server sent none.
@@ -61,7 +82,8 @@ type APIError struct {
 	Body []byte
 }
 
-// Error describes the error with its status, message and request id.
+// Error describes the error with its status, message and request id. The
+// server's text is escaped (see Message), so the error is safe to print.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
@@ -69,10 +91,10 @@ func (e *APIError) Error() string {
 		b.WriteString(" " + e.Status)
 	}
 	if e.Message != "" {
-		b.WriteString(": " + e.Message)
+		b.WriteString(": " + safetext.Escape(e.Message))
 	}
 	if e.RequestID != "" {
-		b.WriteString(" (request id " + e.RequestID + ")")
+		b.WriteString(" (request id " + safetext.Escape(e.RequestID) + ")")
 	}
 	if e.RetryAfter > 0 {
 		b.WriteString(" (retry after " + e.RetryAfter.String() + ")")
@@ -103,7 +125,8 @@ type JobFailedError struct {
 	Job *Job
 }
 
-// Error names the job and quotes its error message.
+// Error names the job and quotes its error message, escaped so that it is
+// safe to print.
 func (e *JobFailedError) Error() string {
 	if e.Job == nil {
 		return "polyjobs: job failed"
@@ -112,7 +135,7 @@ func (e *JobFailedError) Error() string {
 	if msg == "" {
 		msg = "no error message"
 	}
-	return fmt.Sprintf("polyjobs: job %s/%s failed: %s", e.Job.Type, e.Job.ID, msg)
+	return fmt.Sprintf("polyjobs: job %s/%s failed: %s", safetext.Escape(string(e.Job.Type)), e.Job.ID, safetext.Escape(msg))
 }
 
 // maxMessageLen bounds the part of a raw body quoted in a message.

@@ -47,14 +47,21 @@ func ExampleClient_GetJob() {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	id := srv.CreateJob(client.JobTypeExportLogs)
-	srv.Finish(id, map[string]string{"url": "https://storage.example.com/logs/export.json.gz"})
+	created := srv.CreateJob(client.JobTypeExportLogs)
+	srv.Finish(created, map[string]string{"url": "https://storage.example.com/logs/export.json.gz"})
+	// The endpoint that started the job answered with its type and id as
+	// strings, as they might also come from a queue or a database.
+	jobType, jobID := "exportlogs", created.String()
 
 	c, err := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
 	if err != nil {
 		log.Fatal(err)
 	}
-	job, err := c.GetJob(context.Background(), client.JobTypeExportLogs, id)
+	id, err := uuid.Parse(jobID)
+	if err != nil {
+		log.Fatalf("job id %q: %v", jobID, err)
+	}
+	job, err := c.GetJob(context.Background(), client.JobType(jobType), id)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,12 +90,17 @@ func ExampleClient_Wait() {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	id := srv.CreateJob(client.JobTypePreviewModel)
-	srv.Start(id)
+	created := srv.CreateJob(client.JobTypePreviewModel)
+	srv.Start(created)
+	jobID := created.String() // from the endpoint that started the job
 
 	c, err := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
 	if err != nil {
 		log.Fatal(err)
+	}
+	id, err := uuid.Parse(jobID)
+	if err != nil {
+		log.Fatalf("job id %q: %v", jobID, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -117,4 +129,17 @@ func ExampleClient_Wait() {
 	// status: running
 	// status: done
 	// result: [{"name":"id","type":"integer"}]
+}
+
+func ExampleConfigError() {
+	// A program that configures its Client from its own settings can point
+	// its user at the setting at fault.
+	settings := map[string]string{"WithBaseURL": "POLYTOMIC_URL", "WithAPIKey": "POLYTOMIC_API_KEY"}
+	_, err := client.New(client.WithBaseURL("https://app.polytomic.com:44x"), client.WithAPIKey("pk_live_example"))
+	var ce *client.ConfigError
+	if errors.As(err, &ce) {
+		fmt.Printf("%s: %v\n", settings[ce.Option], ce.Err)
+	}
+	// Output:
+	// POLYTOMIC_URL: malformed base URL "https://app.polytomic.com:44x": invalid port ":44x" after host
 }

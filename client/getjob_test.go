@@ -411,6 +411,26 @@ func TestJobFailedErrorMessage(t *testing.T) {
 	if (&JobFailedError{}).Error() == "" || (&JobFailedError{Job: &Job{}}).Error() == "" {
 		t.Error("empty message")
 	}
+	job.Error = "\x1b]0;pwned\x07\x1b[2Jgone"
+	if got := err.Error(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `\x1b]0;pwned\x07\x1b[2Jgone`) {
+		t.Errorf("Error() = %q; want the control characters escaped", got)
+	}
+}
+
+// TestAPIErrorEscapesServerText: the server's message reaches Error escaped,
+// so that printing the error cannot drive a terminal; the field keeps it raw.
+func TestAPIErrorEscapesServerText(t *testing.T) {
+	hostile := `\u001b]0;pwned\u0007\u001b[2J\u009b31mjob not found` // JSON escapes
+	srv := newScriptServer(t, reply{status: 404, body: `{"status":404,"message":"` + hostile + `"}`,
+		headers: map[string]string{"X-Request-Id": "rid\u009b"}})
+	_, err := newClient(t, srv.URL, WithRetry(RetryPolicy{MaxAttempts: 1})).GetJob(t.Context(), JobTypeExportLogs, uuid.New())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Message != "\x1b]0;pwned\x07\x1b[2J\u009b31mjob not found" {
+		t.Fatalf("error %#v; want an *APIError with the raw message", err)
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\x07\u009b") || !strings.Contains(err.Error(), `\x1b]0;pwned\x07\x1b[2J\u009b31mjob not found`) {
+		t.Fatalf("Error() = %q; want the control characters escaped", err)
+	}
 }
 
 // FuzzResponse feeds arbitrary responses to the decoding paths: whatever the

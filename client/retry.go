@@ -60,7 +60,7 @@ type RetryPolicy struct {
 // withDefaults validates p and fills in its zero fields.
 func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 	if p.MaxAttempts < 0 || p.MinDelay < 0 || p.MaxDelay < 0 || p.MaxRetryAfter < 0 {
-		return p, fmt.Errorf("polyjobs: invalid retry policy %+v: negative value", p)
+		return p, fmt.Errorf("invalid retry policy %+v: negative value", p)
 	}
 	if p.MaxAttempts == 0 {
 		p.MaxAttempts = DefaultMaxAttempts
@@ -75,7 +75,7 @@ func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 		p.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if p.MaxDelay < p.MinDelay {
-		return p, fmt.Errorf("polyjobs: invalid retry policy: MaxDelay %v is below MinDelay %v", p.MaxDelay, p.MinDelay)
+		return p, fmt.Errorf("invalid retry policy: MaxDelay %v is below MinDelay %v", p.MaxDelay, p.MinDelay)
 	}
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,7 +86,7 @@ func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...Wa
 		took := c.now().Sub(began)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-				err = fmt.Errorf("polyjobs: wait for job %s/%s: %w (last error: %w)", typ, id, ctxErr, err)
+				err = endedWith(typ, id, ctxErr, err)
 			}
 			return last, err
 		}
@@ -135,3 +136,23 @@ func (c *waitConfig) delay(step int, job *Job, u float64) time.Duration {
 	ceiling = min(ceiling, c.max)
 	return max(ceiling-time.Duration(pollJitter*u*float64(ceiling)), c.min)
 }
+
+// endedWith returns Wait's error for a poll of the job that failed with err
+// after the context ended with ctxErr.
+func endedWith(typ JobType, id uuid.UUID, ctxErr, err error) error {
+	return &endedError{
+		msg:  fmt.Sprintf("polyjobs: wait for job %s/%s: %v (last error: %s)", typ, id, ctxErr, strings.TrimPrefix(err.Error(), "polyjobs: ")),
+		errs: []error{ctxErr, err},
+	}
+}
+
+// endedError is Wait's error for a poll that failed after the context ended:
+// it wraps both the context's error and the poll's, with one "polyjobs:"
+// prefix in its message.
+type endedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *endedError) Error() string   { return e.msg }
+func (e *endedError) Unwrap() []error { return e.errs }

@@ -357,3 +357,18 @@ func simulateWait(t *testing.T, jobTime time.Duration, jitter func() float64) (r
 	}
 	return int(n.Load()), clock.now().Sub(start) - jobTime
 }
+
+// TestWaitEndedError: a poll that fails after the context ended reports
+// both errors, with one "polyjobs:" prefix.
+func TestWaitEndedError(t *testing.T) {
+	id := uuid.New()
+	poll := fmt.Errorf("polyjobs: get job exportlogs/%s: %w", id, &APIError{StatusCode: 404, Status: "Not Found", Message: "job not found"})
+	err := endedWith(JobTypeExportLogs, id, context.DeadlineExceeded, poll)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("%v does not wrap both errors", err)
+	}
+	want := fmt.Sprintf("polyjobs: wait for job exportlogs/%s: context deadline exceeded (last error: get job exportlogs/%s: HTTP 404 Not Found: job not found)", id, id)
+	if err.Error() != want {
+		t.Fatalf("Error() = %q; want %q", err, want)
+	}
+}

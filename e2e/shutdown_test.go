@@ -20,6 +20,7 @@ import (
 func TestSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
 	dsn := filepath.Join(t.TempDir(), "shutdown.db")
+	admin(t, dsn, "init")
 	tn := newTenant(t, dsn, "acme")
 	job := admin(t, dsn, "job", "create", "--org", "acme", "--type", "exportlogs")
 	admin(t, dsn, "job", "start", job)

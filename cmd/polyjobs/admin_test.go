@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,7 +42,19 @@ func TestAdminHappyPath(t *testing.T) {
 	c.admin("job", "fail", failed, "--error", "no such table")
 }
 
-func TestAdminBadInput(t *testing.T) {
+func TestAdminKeyIDFromStdin(t *testing.T) {
+	c := newCLI(t)
+	c.admin("org", "create", "acme")
+	key := c.admin("key", "create", "--org", "acme")
+	code, out, errOut := c.runWithInput(key+"\n", "admin", "--db", c.db, "key", "id", "-")
+	if code != 0 || strings.TrimSpace(out) != c.admin("key", "id", key) {
+		t.Fatalf("key id - : exit %d, %q, %q", code, out, errOut)
+	}
+}
+
+// TestAdminRefusals: what the database refuses exits 1 with one line
+// (usage errors, exit 2, are in TestUsageErrors).
+func TestAdminRefusals(t *testing.T) {
 	c := newCLI(t)
 	c.admin("org", "create", "acme")
 	job := c.admin("job", "create", "--org", "acme", "--type", "samplemodel")
@@ -51,33 +65,80 @@ func TestAdminBadInput(t *testing.T) {
 		message string
 	}{
 		{"duplicate org", []string{"org", "create", "acme"}, "conflict"},
-		{"unknown type", []string{"job", "create", "--org", "acme", "--type", "deletemodel"}, "unknown job type"},
-		{"missing type", []string{"job", "create", "--org", "acme"}, "required flag"},
 		{"unknown org", []string{"job", "create", "--org", "nope", "--type", "exportlogs"}, "not found"},
-		{"invalid result", []string{"job", "finish", uuid.NewString(), "--result", "{nope"}, "not valid JSON"},
 		{"illegal transition", []string{"job", "start", job}, "cannot move from done to running"},
-		{"fail without message", []string{"job", "fail", job}, "--error is required"},
 		{"unknown job", []string{"job", "start", uuid.NewString()}, "not found"},
-		{"malformed job id", []string{"job", "start", "42"}, "not a UUID"},
-		{"unknown key kind", []string{"key", "create", "--org", "acme", "--kind", "admin"}, "unknown key kind"},
 		{"revoke unknown key", []string{"key", "revoke", uuid.NewString()}, "not found"},
-		{"malformed key", []string{"key", "id", "pju_nope"}, "malformed"},
-		{"unknown command", []string{"job", "explode"}, "unknown command"},
+		{"list of an unknown org", []string{"job", "list", "--org", "nope"}, "not found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := c.run(append([]string{"admin", "--db", c.db}, tc.args...)...)
-			if code != 1 {
-				t.Fatalf("exit %d; want 1 (stderr %q)", code, errOut)
+			if code != exitFailed {
+				t.Fatalf("exit %d; want %d (stderr %q)", code, exitFailed, errOut)
 			}
 			if out != "" {
 				t.Fatalf("stdout %q; want nothing", out)
 			}
-			if strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, tc.message) {
-				t.Fatalf("stderr %q; want one line mentioning %q", errOut, tc.message)
+			checkErrorLine(t, errOut)
+			if !strings.Contains(errOut, tc.message) {
+				t.Fatalf("stderr %q; want it to mention %q", errOut, tc.message)
 			}
 		})
 	}
+}
+
+// TestAdminRefusesMissingDatabase: a mistyped --db, or admin run from
+// another directory, is one clear line naming the path, and leaves no
+// database behind; admin init creates one.
+func TestAdminRefusesMissingDatabase(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	c := &cli{t: t}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    string
+		path   string
+		source string
+	}{
+		{"flag", []string{"admin", "--db", "polyjobs.dbb", "org", "create", "acme"}, "", "polyjobs.dbb", "--db"},
+		{"environment", []string{"admin", "job", "list"}, "elsewhere.db", "elsewhere.db", "POLYJOBS_DB"},
+		{"default", []string{"admin", "key", "create", "--org", "acme"}, "", "polyjobs.db", "--db (POLYJOBS_DB)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("POLYJOBS_DB", tc.env)
+			code, out, errOut := c.run(tc.args...)
+			if code != exitFailed || out != "" {
+				t.Fatalf("exit %d, stdout %q; want %d and nothing", code, out, exitFailed)
+			}
+			checkErrorLine(t, errOut)
+			abs := filepath.Join(dir, tc.path)
+			for _, want := range []string{`no database at "` + tc.path + `" (` + abs + `)`, "(from " + tc.source + ")", "admin init"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q does not say %q", errOut, want)
+				}
+			}
+			if _, err := os.Stat(abs); !os.IsNotExist(err) {
+				t.Errorf("the refused command left %s behind: %v", abs, err)
+			}
+		})
+	}
+	t.Run("init creates it", func(t *testing.T) {
+		t.Setenv("POLYJOBS_DB", "")
+		for range 2 { // and is idempotent
+			if code, out, errOut := c.run("admin", "--db", "new.db", "init"); code != 0 || out != "" || errOut != "" {
+				t.Fatalf("admin init: exit %d, %q, %q", code, out, errOut)
+			}
+		}
+		info, err := os.Stat(filepath.Join(dir, "new.db"))
+		if err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("admin init: %v, %v; want a 0600 database", info, err)
+		}
+		if code, out, errOut := c.run("admin", "--db", "new.db", "org", "create", "acme"); code != 0 {
+			t.Fatalf("org create on the new database: exit %d, %q, %q", code, out, errOut)
+		}
+	})
 }
 
 func TestAdminDBFromEnvironment(t *testing.T) {
@@ -90,4 +151,71 @@ func TestAdminDBFromEnvironment(t *testing.T) {
 	if got := c.admin("key", "create", "--org", "from-env"); got == "" || out == "" {
 		t.Fatal("the organization created through POLYJOBS_DB is not in that database")
 	}
+}
+
+func TestAdminJobList(t *testing.T) {
+	c := newCLI(t)
+	acme := c.admin("org", "create", "acme")
+	c.admin("org", "create", "globex")
+	created := c.admin("job", "create", "--org", "acme", "--type", "exportlogs")
+	running := c.admin("job", "create", "--org", "acme", "--type", "samplemodel")
+	c.admin("job", "start", running)
+	done := c.admin("job", "create", "--org", "acme", "--type", "exportlogs")
+	c.admin("job", "finish", done, "--result", `{"url":"https://example.com/x"}`)
+	failed := c.admin("job", "create", "--org", "acme", "--type", "createmodel")
+	c.admin("job", "fail", failed, "--error", "boom")
+	other := c.admin("job", "create", "--org", "globex", "--type", "exportlogs")
+
+	ids := func(args ...string) []string {
+		t.Helper()
+		var jobs []struct {
+			JobID  string `json:"job_id"`
+			OrgID  string `json:"org_id"`
+			Status string `json:"status"`
+		}
+		out := c.admin(append([]string{"job", "list", "-o", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &jobs); err != nil {
+			t.Fatalf("job list -o json printed %q: %v", out, err)
+		}
+		var got []string
+		for _, j := range jobs {
+			got = append(got, j.JobID)
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"all", nil, []string{created, running, done, failed, other}},
+		{"one organization by name", []string{"--org", "acme"}, []string{created, running, done, failed}},
+		{"one organization by id", []string{"--org", acme, "--type", "createmodel"}, []string{failed}},
+		{"types as a list", []string{"--type", "exportlogs,samplemodel", "--org", "acme"}, []string{created, running, done}},
+		{"repeated statuses", []string{"--status", "created", "--status", "running"}, []string{created, running, other}},
+		{"statuses as a list", []string{"--status", "done,failed"}, []string{done, failed}},
+		{"limit keeps the newest", []string{"--limit", "2"}, []string{failed, other}},
+		{"nothing", []string{"--org", "globex", "--status", "done"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ids(tc.args...); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("got %v; want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("empty JSON is an array", func(t *testing.T) {
+		if out := c.admin("job", "list", "--org", "globex", "--status", "done", "-o", "json"); out != "[]" {
+			t.Fatalf("printed %q; want []", out)
+		}
+	})
+	t.Run("text", func(t *testing.T) {
+		out := c.admin("job", "list", "--org", "acme", "--status", "created,running")
+		lines := strings.Split(out, "\n")
+		if len(lines) != 3 || !regexp.MustCompile(`^JOB_ID\s+TYPE\s+STATUS\s+UPDATED\s+ORG_ID$`).MatchString(lines[0]) ||
+			!regexp.MustCompile(`^`+created+`\s+exportlogs\s+created\s+\d{4}-\d\d-\d\dT\S+Z\s+`+acme+`$`).MatchString(lines[1]) ||
+			!strings.Contains(lines[2], running) {
+			t.Fatalf("job list printed\n%s", out)
+		}
+	})
 }

@@ -12,8 +12,11 @@ import (
 // defaultDB is the database used when neither --db nor POLYJOBS_DB is set.
 const defaultDB = "polyjobs.db"
 
-// dbUsage documents the --db flag.
-const dbUsage = "database: a SQLite file path, or a postgres:// URL (env POLYJOBS_DB)"
+// dbFlag declares the --db flag of serve and admin.
+func dbFlag(p *string) flagSpec {
+	return flagSpec{name: "db", env: "POLYJOBS_DB", value: stringFlag(p, defaultDB),
+		usage: "database: a SQLite file path, or a postgres:// URL"}
+}
 
 // openNoticeEvery is how long serve waits for the database before saying it
 // still waits, and how often it says it again.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/polyjobs/polyjobs/internal/pgserver"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server/store/postgres"
 )
 
@@ -38,7 +39,7 @@ func TestServeWaitsVisiblyForTheMigrationLock(t *testing.T) {
 		shutdownGrace: time.Second, logFormat: "json", logLevel: "info",
 	}
 	serveCtx, stop := context.WithCancel(ctx)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(serveCtx, o, logs, logs) }()
 	for i := 0; i < 400 && strings.Count(logs.String(), "still opening the database") < 2; i++ {

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,124 +16,195 @@ import (
 	"github.com/polyjobs/polyjobs/client"
 )
 
-// Exit codes of `polyjobs job get` and `polyjobs job wait`.
-const (
-	exitDone    = 0 // get: the job was fetched; wait: the job is done
-	exitFailed  = 1 // wait: the job failed
-	exitUsage   = 2 // bad arguments, or an API or network error
-	exitTimeout = 3 // wait: the timeout passed before the job finished
-)
-
-// jobOptions are the flags shared by `job get` and `job wait`.
+// jobOptions are the flags of `polyjobs job get` and `polyjobs job wait`.
 type jobOptions struct {
-	baseURL string
-	apiKey  string
-	orgID   string
-	orgKey  string
-	version string
-	timeout time.Duration
-	output  string
+	baseURL    string
+	apiKey     string
+	orgID      string
+	orgKey     string
+	apiVersion string
+	timeout    time.Duration
+	output     string
 	// minPoll and maxPoll bound the delay between polls of `job wait`.
 	minPoll, maxPoll time.Duration
 }
 
-const jobHelp = `Poll a job on Polytomic or on a polyjobs reference server.
+// clientFlags declares the flags `job get` and `job wait` share: where the
+// API is and how to authenticate.
+func (o *jobOptions) clientFlags() []flagSpec {
+	return []flagSpec{
+		{name: "base-url", env: "POLYJOBS_BASE_URL", value: stringFlag(&o.baseURL, client.DefaultBaseURL),
+			usage: "API base URL"},
+		{name: "api-key", env: "POLYJOBS_API_KEY", value: stringFlag(&o.apiKey, ""),
+			usage: "user API key, sent as a bearer token"},
+		{name: "org-id", env: "POLYJOBS_ORG_ID", value: stringFlag(&o.orgID, ""),
+			usage: "organization id, for --org-key"},
+		{name: "org-key", env: "POLYJOBS_ORG_KEY", value: stringFlag(&o.orgKey, ""),
+			usage: "organization-scoped API key, sent as HTTP Basic credentials with --org-id"},
+		{name: "api-version", env: "POLYJOBS_API_VERSION", value: stringFlag(&o.apiVersion, string(client.DefaultVersion)),
+			usage: "API version to request (X-Polytomic-Version): " + versionList()},
+	}
+}
 
-Credentials: --api-key (a user key, sent as a bearer token), or --org-id and
---org-key (an organization-scoped key, sent as HTTP Basic credentials).
+// legacyVersionEnv named the API version before --version came to mean
+// polyjobs's own. It is still read, with a warning, when it holds a known
+// API version and --api-version was given neither as a flag nor as
+// POLYJOBS_API_VERSION: any other value (a build's version, say) is not an
+// API version and is ignored.
+const legacyVersionEnv = "POLYJOBS_VERSION"
 
-Exit codes:
-  0  get: the job was fetched; wait: the job is done
-  1  wait: the job failed
-  2  usage error, or an API or network error (401, 404, ...)
-  3  wait: --timeout passed before the job finished`
+// jobHelp is the part of the help that `job`, `job get` and `job wait` share.
+var jobHelp = `Credentials: --api-key (a user key, sent as a bearer token), or --org-id and
+--org-key (an organization-scoped key, sent as HTTP Basic credentials). Every
+flag falls back to the environment variable named in its help.
+
+` + exitCodeHelp()
 
 func newJobCmd() *cobra.Command {
 	o := &jobOptions{}
 	cmd := group("job", "Get a job or wait for it to finish (client of the API)")
-	cmd.Long = jobHelp
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.baseURL, "base-url", client.DefaultBaseURL, "API base URL (env POLYJOBS_BASE_URL)")
-	pf.StringVar(&o.apiKey, "api-key", "", "user API key, sent as a bearer token (env POLYJOBS_API_KEY)")
-	pf.StringVar(&o.orgID, "org-id", "", "organization id, for an organization key (env POLYJOBS_ORG_ID)")
-	pf.StringVar(&o.orgKey, "org-key", "", "organization-scoped API key (env POLYJOBS_ORG_KEY)")
-	pf.StringVar(&o.version, "version", string(client.DefaultVersion), "X-Polytomic-Version to send (env POLYJOBS_VERSION)")
-	pf.StringVarP(&o.output, "output", "o", "json", "output format: json or text")
-	cmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		err := bindEnv(cmd, map[string]string{
-			"base-url": "POLYJOBS_BASE_URL", "api-key": "POLYJOBS_API_KEY", "org-id": "POLYJOBS_ORG_ID",
-			"org-key": "POLYJOBS_ORG_KEY", "version": "POLYJOBS_VERSION", "timeout": "POLYJOBS_TIMEOUT",
-		})
-		return withCode(exitUsage, err)
-	}
-	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	cmd.Long = "Poll a job on Polytomic or on a polyjobs reference server.\n\n" + jobHelp
+	addFlags(cmd.PersistentFlags(), o.clientFlags()...)
 
 	get := &cobra.Command{
-		Use:   "get TYPE ID",
-		Short: "Print a job",
-		Long:  "Print a job: its id, type, status, result and error.\n\n" + jobHelp,
-		Args:  jobArgs,
+		Use:               "get TYPE ID",
+		Short:             "Print a job",
+		Long:              "Print a job: its id, type, status, result and error.\n\n" + jobHelp,
+		Args:              jobArgs,
+		ValidArgsFunction: completeJobArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkOutput(o.output, "json", "text")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.get(cmd, args)
 		},
 	}
-	get.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long (env POLYJOBS_TIMEOUT)")
+	addFlags(get.Flags(),
+		flagSpec{name: "timeout", env: "POLYJOBS_TIMEOUT", value: durationFlag(&o.timeout, time.Minute),
+			usage: "give up after this long"},
+		flagSpec{name: "output", short: "o", value: stringFlag(&o.output, "json"),
+			usage: "output format: json (the API's job, indented) or text"},
+	)
 	wait := &cobra.Command{
 		Use:   "wait TYPE ID",
 		Short: "Wait for a job to finish, showing its progress, then print it",
-		Long: `Poll a job until it is done or failed, then print it on stdout. Progress goes
-to stderr: a live status line on a terminal, a line per status change
-otherwise.
+		Long: `Poll a job until it is done or failed, then print it on stdout.
+
+Progress goes to stderr as a live status line when stderr is a terminal, and
+otherwise, with -o text, as a line per status change. With -o jsonl, stdout
+gets the job as one line of JSON at every status change: the last line is the
+final job. With -o json or jsonl, errors and warnings go to stderr as JSON
+objects, one a line, unless stderr is a terminal.
 
 ` + jobHelp,
-		Args: jobArgs,
+		Args:              jobArgs,
+		ValidArgsFunction: completeJobArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.minPoll <= 0 || o.maxPoll < o.minPoll {
+				return usagef("--min-interval %s and --max-interval %s: want 0 < min <= max", o.minPoll, o.maxPoll)
+			}
+			return checkOutput(o.output, "json", "jsonl", "text")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.wait(cmd, args)
 		},
 	}
-	wait.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long (env POLYJOBS_TIMEOUT)")
-	wait.Flags().DurationVar(&o.minPoll, "min-interval", client.DefaultMinPollInterval, "shortest delay between polls")
-	wait.Flags().DurationVar(&o.maxPoll, "max-interval", client.DefaultMaxPollInterval, "longest delay between polls")
+	addFlags(wait.Flags(),
+		flagSpec{name: "timeout", env: "POLYJOBS_TIMEOUT", value: durationFlag(&o.timeout, 30*time.Minute),
+			usage: "give up after this long"},
+		flagSpec{name: "min-interval", value: durationFlag(&o.minPoll, client.DefaultMinPollInterval),
+			usage: "shortest delay between polls"},
+		flagSpec{name: "max-interval", value: durationFlag(&o.maxPoll, client.DefaultMaxPollInterval),
+			usage: "longest delay between polls (a running job's Retry-After is kept within both)"},
+		flagSpec{name: "output", short: "o", value: stringFlag(&o.output, "json"),
+			usage: "output format: json (the final job, indented), jsonl (the job at every status change, one a line) or text"},
+	)
 	cmd.AddCommand(get, wait)
 	return cmd
 }
 
-// jobArgs checks TYPE and ID, with exit code 2 when they are wrong.
+// jobArgs checks TYPE and ID.
 func jobArgs(cmd *cobra.Command, args []string) error {
-	if len(args) != 2 {
-		return withCode(exitUsage, fmt.Errorf("want TYPE and ID, got %d arguments (see --help)", len(args)))
+	if err := exactArgs(cmd, args); err != nil {
+		return err
 	}
 	if !client.JobType(args[0]).Valid() {
-		return withCode(exitUsage, fmt.Errorf("unknown job type %q: use one of %s", args[0], jobTypeList()))
+		return usagef("unknown job type %q: use one of %s", args[0], jobTypeList())
 	}
 	if _, err := parseID("job id", args[1]); err != nil {
-		return withCode(exitUsage, err)
+		return usage(err)
 	}
 	return nil
 }
 
-// newClient builds the SDK client from the flags.
-func (o *jobOptions) newClient() (*client.Client, error) {
-	opts := []client.Option{client.WithBaseURL(o.baseURL), client.WithVersion(o.version),
+// checkOutput checks an --output value against the formats a command knows.
+func checkOutput(output string, formats ...string) error {
+	for _, f := range formats {
+		if output == f {
+			return nil
+		}
+	}
+	return usagef("--output %q: use %s", output, strings.Join(formats, ", "))
+}
+
+// optionFlags maps the SDK's options to the flags that set them.
+var optionFlags = map[string]string{
+	"WithBaseURL": "base-url", "WithAPIKey": "api-key", "WithOrgKey": "org-key", "WithVersion": "api-version",
+}
+
+// newClient builds the SDK client from the flags. Its errors name the flag
+// or environment variable at fault.
+func (o *jobOptions) newClient(cmd *cobra.Command, rep *reporter) (*client.Client, error) {
+	if f := cmd.Flags().Lookup("api-version"); f != nil && !f.Changed {
+		if v := os.Getenv(legacyVersionEnv); v != "" && client.APIVersion(v).Valid() {
+			o.apiVersion = v
+			rep.warn(legacyVersionEnv + " is deprecated for the API version: set POLYJOBS_API_VERSION")
+		}
+	}
+	opts := []client.Option{client.WithBaseURL(o.baseURL), client.WithVersion(o.apiVersion),
 		client.WithUserAgent("polyjobs-cli")}
+	key := "API key"
 	switch {
 	case o.apiKey != "" && (o.orgID != "" || o.orgKey != ""):
-		return nil, errors.New("give either --api-key or --org-id and --org-key, not both")
+		return nil, usagef("give either %s or %s and %s, not both",
+			flagSource(cmd, "api-key"), flagSource(cmd, "org-id"), flagSource(cmd, "org-key"))
 	case o.apiKey != "":
 		opts = append(opts, client.WithAPIKey(o.apiKey))
 	case o.orgID != "" || o.orgKey != "":
-		id, err := parseID("--org-id", o.orgID)
-		if err != nil {
-			return nil, err
+		if o.orgID == "" {
+			return nil, usagef("%s needs the organization id: set --org-id (POLYJOBS_ORG_ID)", flagSource(cmd, "org-key"))
+		}
+		id, err := uuid.Parse(o.orgID)
+		if err != nil || id == uuid.Nil || len(o.orgID) != 36 {
+			return nil, usagef("%s %q is not an organization id (a UUID)", flagSource(cmd, "org-id"), o.orgID)
 		}
 		opts = append(opts, client.WithOrgKey(id, o.orgKey))
+		key = "organization key"
 	default:
-		return nil, errors.New("no credentials: set --api-key (POLYJOBS_API_KEY) or --org-id and --org-key")
+		return nil, usagef("no credentials: set --api-key (POLYJOBS_API_KEY), or --org-id and --org-key (POLYJOBS_ORG_ID and POLYJOBS_ORG_KEY)")
 	}
-	if o.output != "json" && o.output != "text" {
-		return nil, fmt.Errorf("--output %q: use json or text", o.output)
+	c, err := client.New(opts...)
+	var ce *client.ConfigError
+	switch {
+	case errors.As(err, &ce) && optionFlags[ce.Option] != "":
+		return nil, usagef("%s: %s", flagSource(cmd, optionFlags[ce.Option]), message(ce.Err))
+	case err != nil:
+		return nil, usage(err)
 	}
-	return client.New(opts...)
+	if u, err := url.Parse(o.baseURL); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		rep.warn(fmt.Sprintf("sending the %s over plain http:// to %s, where anyone on the way can read it: use https://", key, u.Host))
+	}
+	return c, nil
+}
+
+// isLoopback reports whether host (a name or an address) is this machine
+// without asking a resolver: localhost, 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // jobRequest is what `job get` and `job wait` start from: a client, the job
@@ -148,177 +218,90 @@ type jobRequest struct {
 }
 
 // request builds the jobRequest of a command; jobArgs has checked args.
-func (o *jobOptions) request(cmd *cobra.Command, args []string) (*jobRequest, error) {
-	c, err := o.newClient()
+func (o *jobOptions) request(cmd *cobra.Command, args []string, rep *reporter) (*jobRequest, error) {
+	c, err := o.newClient(cmd, rep)
 	if err != nil {
-		return nil, withCode(exitUsage, err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	return &jobRequest{client: c, typ: client.JobType(args[0]), id: uuid.MustParse(args[1]), ctx: ctx, cancel: cancel}, nil
 }
 
 func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
-	r, err := o.request(cmd, args)
+	r, err := o.request(cmd, args, reporterFor(cmd, cmd.ErrOrStderr()))
 	if err != nil {
 		return err
 	}
 	defer r.cancel()
 	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return withCode(exitRequest, err)
 	}
 	return printJob(cmd.OutOrStdout(), o.output, job)
 }
 
 func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
-	r, err := o.request(cmd, args)
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	r, err := o.request(cmd, args, reporterFor(cmd, stderr))
 	if err != nil {
 		return err
 	}
 	defer r.cancel()
-	progress := newProgress(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()))
+
+	// On a terminal, a live line whatever the output; otherwise a line per
+	// change in text only, so that stderr holds only JSON with json and jsonl.
+	tty := isTerminal(stderr)
+	var progress *progress
+	if tty || o.output == "text" {
+		progress = newProgress(stderr, tty)
+	}
 	defer progress.stop()
-	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(progress.update), client.WithPollInterval(o.minPoll, o.maxPoll))
+	var printErr error
+	onChange := func(job *client.Job) {
+		progress.update(job)
+		if o.output == "jsonl" && printErr == nil {
+			printErr = printJob(stdout, o.output, job)
+		}
+	}
+	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(onChange), client.WithPollInterval(o.minPoll, o.maxPoll))
 	progress.stop()
+	if printErr != nil {
+		return printErr
+	}
+	// printFinal prints the job Wait ended with; with jsonl it is already
+	// the last line.
+	printFinal := func() error {
+		if o.output == "jsonl" {
+			return nil
+		}
+		return printJob(stdout, o.output, job)
+	}
 	var failed *client.JobFailedError
 	switch {
 	case err == nil:
-		return printJob(cmd.OutOrStdout(), o.output, job)
+		return printFinal()
 	case errors.As(err, &failed):
-		if perr := printJob(cmd.OutOrStdout(), o.output, job); perr != nil {
-			return withCode(exitUsage, perr)
+		if err := printFinal(); err != nil {
+			return err
 		}
 		return withCode(exitFailed, fmt.Errorf("job failed: %s", job.Error))
 	case errors.Is(err, context.DeadlineExceeded) && job != nil:
-		if perr := printJob(cmd.OutOrStdout(), o.output, job); perr != nil {
-			return withCode(exitUsage, perr)
+		if err := printFinal(); err != nil {
+			return err
 		}
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s; the job is still %s", o.timeout, job.Status))
 	case errors.Is(err, context.DeadlineExceeded):
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s: %w", o.timeout, err))
 	}
-	return withCode(exitUsage, err)
+	return withCode(exitRequest, err)
 }
 
-// jobView is how the CLI prints a job: the API's JobResponse fields.
-type jobView struct {
-	JobID  uuid.UUID       `json:"job_id"`
-	Type   string          `json:"type"`
-	Status string          `json:"status"`
-	Result json.RawMessage `json:"result"`
-	Error  *string         `json:"error"`
-}
-
-// printJob writes the job as indented JSON or as text.
-func printJob(w io.Writer, format string, job *client.Job) error {
-	v := jobView{JobID: job.ID, Type: string(job.Type), Status: string(job.Status), Result: job.Result}
-	if v.Result == nil {
-		v.Result = json.RawMessage("null")
+// versionList names the API versions for help.
+func versionList() string {
+	versions := client.Versions()
+	names := make([]string, len(versions))
+	for i, v := range versions {
+		names[i] = string(v)
 	}
-	if job.Error != "" {
-		v.Error = &job.Error
-	}
-	if format == "text" {
-		fmt.Fprintf(w, "job_id: %s\ntype:   %s\nstatus: %s\n", v.JobID, v.Type, v.Status)
-		if v.Error != nil {
-			fmt.Fprintf(w, "error:  %s\n", *v.Error)
-		}
-		if job.Result != nil {
-			fmt.Fprintf(w, "result: %s\n", job.Result)
-		}
-		return nil
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
-}
-
-// progress shows a job's status while `job wait` runs: on a terminal, one
-// line redrawn with the elapsed time; otherwise a line per status change.
-type progress struct {
-	w     io.Writer
-	tty   bool
-	start time.Time
-
-	mu      sync.Mutex
-	job     *client.Job
-	done    chan struct{}
-	stopped bool
-}
-
-func newProgress(w io.Writer, tty bool) *progress {
-	p := &progress{w: w, tty: tty, start: time.Now(), done: make(chan struct{})}
-	if tty {
-		go p.redraw()
-	}
-	return p
-}
-
-// update is the WithProgress callback: it is called on every status change.
-func (p *progress) update(job *client.Job) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.job = job
-	if p.tty {
-		p.draw()
-		return
-	}
-	fmt.Fprintf(p.w, "%s %s/%s: %s\n", elapsed(p.start), job.Type, job.ID, job.Status)
-}
-
-func (p *progress) redraw() {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			p.draw()
-			p.mu.Unlock()
-		}
-	}
-}
-
-// draw rewrites the status line; p.mu is held.
-func (p *progress) draw() {
-	if p.stopped {
-		return
-	}
-	status := "waiting"
-	name := ""
-	if p.job != nil {
-		status, name = string(p.job.Status), fmt.Sprintf("%s/%s ", p.job.Type, p.job.ID)
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s%s  %s", name, strings.ToUpper(status[:1])+status[1:], elapsed(p.start))
-}
-
-// stop ends the live line; it may be called more than once.
-func (p *progress) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	close(p.done)
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func elapsed(start time.Time) string {
-	return time.Since(start).Truncate(time.Second).String()
+	return strings.Join(names, ", ")
 }

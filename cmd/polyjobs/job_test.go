@@ -2,12 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/polyjobs/polyjobs/client"
 	"github.com/polyjobs/polyjobs/server/servertest"
 )
 
@@ -30,18 +35,19 @@ func TestJobGet(t *testing.T) {
 		{"done job", append([]string{"job", "get", "exportlogs", done.String()}, bearer...), 0, `"url": "https://example.com/x?a=1&b=2"`, ""},
 		{"basic credentials", append([]string{"job", "get", "exportlogs", done.String()}, basic...), 0, `"status": "done"`, ""},
 		{"text output", append([]string{"job", "get", "samplemodel", running.String(), "-o", "text"}, bearer...), 0, "status: running", ""},
-		{"older version", append([]string{"job", "get", "samplemodel", running.String(), "--version", "2021-05-23"}, bearer...), 0, `"status": "running"`, ""},
+		{"older version", append([]string{"job", "get", "samplemodel", running.String(), "--api-version", "2021-05-23"}, bearer...), 0, `"status": "running"`, ""},
 		{"unknown job", append([]string{"job", "get", "exportlogs", uuid.NewString()}, bearer...), 2, "", "job not found"},
 		{"type mismatch", append([]string{"job", "get", "createmodel", done.String()}, bearer...), 2, "", "404"},
 		{"wrong key", []string{"job", "get", "exportlogs", done.String(), "--base-url", srv.URL, "--api-key", srv.OrgKey}, 2, "", "401"},
 		{"unknown type", append([]string{"job", "get", "deletemodel", done.String()}, bearer...), 2, "", "unknown job type"},
 		{"malformed id", append([]string{"job", "get", "exportlogs", "42"}, bearer...), 2, "", "not a UUID"},
-		{"missing id", append([]string{"job", "get", "exportlogs"}, bearer...), 2, "", "want TYPE and ID"},
+		{"missing id", append([]string{"job", "get", "exportlogs"}, bearer...), 2, "", "wants 2 arguments (TYPE ID), got 1"},
 		{"no credentials", []string{"job", "get", "exportlogs", done.String(), "--base-url", srv.URL}, 2, "", "no credentials"},
 		{"both credentials", append(append([]string{"job", "get", "exportlogs", done.String()}, bearer...), "--org-key", "x"), 2, "", "not both"},
 		{"unknown flag", append([]string{"job", "get", "exportlogs", done.String(), "--nope"}, bearer...), 2, "", "unknown flag"},
 		{"bad output", append([]string{"job", "get", "exportlogs", done.String(), "-o", "xml"}, bearer...), 2, "", "--output"},
-		{"unknown version", append([]string{"job", "get", "exportlogs", done.String(), "--version", "1999-01-01"}, bearer...), 2, "", "version"},
+		{"unknown version", append([]string{"job", "get", "exportlogs", done.String(), "--api-version", "1999-01-01"}, bearer...), 2, "", "version"},
+		{"text errors", append([]string{"job", "get", "exportlogs", uuid.NewString(), "-o", "text"}, bearer...), 2, "", "polyjobs: get job exportlogs/"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,8 +55,8 @@ func TestJobGet(t *testing.T) {
 			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errOut, tc.stderr) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out, errOut, tc.code, tc.stdout, tc.stderr)
 			}
-			if code != 0 && strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
-				t.Fatalf("stderr is not one line: %q", errOut)
+			if code != 0 {
+				checkErrorLine(t, errOut)
 			}
 			if strings.Contains(errOut, srv.UserKey) || strings.Contains(errOut, srv.OrgKey) {
 				t.Fatalf("stderr shows a key: %q", errOut)
@@ -89,11 +95,11 @@ func TestJobWait(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			srv.Finish(id, []map[string]string{{"name": "id"}})
 		}()
-		code, out, errOut := c.run(append([]string{"job", "wait", "previewmodel", id.String()}, fast...)...)
-		if code != 0 || !strings.Contains(out, `"status": "done"`) || !strings.Contains(out, `"name": "id"`) {
+		code, out, errOut := c.run(append([]string{"job", "wait", "previewmodel", id.String(), "-o", "text"}, fast...)...)
+		if code != 0 || !strings.Contains(out, "status: done") || !strings.Contains(out, `result: [{"name":"id"}]`) {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
-		// Not a terminal: a line per status change, in order.
+		// Not a terminal, text: a line per status change, in order.
 		created, running, done := strings.Index(errOut, ": created"), strings.Index(errOut, ": running"), strings.Index(errOut, ": done")
 		if created < 0 || running < created || done < running {
 			t.Fatalf("progress lines %q; want created, running, done", errOut)
@@ -103,7 +109,7 @@ func TestJobWait(t *testing.T) {
 		id := srv.CreateJob(servertest.JobTypeCreateModel)
 		srv.Fail(id, "warehouse unreachable")
 		code, out, errOut := c.run(append([]string{"job", "wait", "createmodel", id.String()}, fast...)...)
-		if code != 1 || !strings.Contains(out, `"status": "failed"`) || !strings.Contains(errOut, "job failed: warehouse unreachable") {
+		if code != 1 || !strings.Contains(out, `"status": "failed"`) || jsonError(errOut) != "job failed: warehouse unreachable" {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 	})
@@ -121,4 +127,197 @@ func TestJobWait(t *testing.T) {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 	})
+}
+
+// TestJobWaitJSONL: -o jsonl prints the job as one line of JSON at every
+// status change, the last line being the final job, and leaves stderr to
+// JSON errors.
+func TestJobWaitJSONL(t *testing.T) {
+	srv := servertest.New(t, servertest.WithPollHint(-1))
+	fast := []string{"--base-url", srv.URL, "--api-key", srv.UserKey, "--min-interval", "5ms", "--max-interval", "20ms", "-o", "jsonl"}
+	c := newCLI(t)
+	type line struct {
+		JobID  string          `json:"job_id"`
+		Type   string          `json:"type"`
+		Status string          `json:"status"`
+		Result json.RawMessage `json:"result"`
+		Error  *string         `json:"error"`
+	}
+	parse := func(t *testing.T, out string) []line {
+		t.Helper()
+		var lines []line
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			var v line
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatalf("stdout line %q is not JSON: %v", l, err)
+			}
+			lines = append(lines, v)
+		}
+		return lines
+	}
+	statuses := func(lines []line) string {
+		var s []string
+		for _, l := range lines {
+			s = append(s, l.Status)
+		}
+		return strings.Join(s, " ")
+	}
+
+	t.Run("done", func(t *testing.T) {
+		id := srv.CreateJob(servertest.JobTypeExportLogs)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			srv.Start(id)
+			time.Sleep(50 * time.Millisecond)
+			srv.Finish(id, map[string]string{"url": "https://example.com/x?a=1&b=2"})
+		}()
+		code, out, errOut := c.run(append([]string{"job", "wait", "exportlogs", id.String()}, fast...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		lines := parse(t, out)
+		if statuses(lines) != "created running done" {
+			t.Fatalf("lines %q; want created, running, done", out)
+		}
+		last := lines[len(lines)-1]
+		if last.JobID != id.String() || last.Type != "exportlogs" || string(last.Result) != `{"url":"https://example.com/x?a=1&b=2"}` || last.Error != nil {
+			t.Fatalf("last line %+v is not the final job", last)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		id := srv.CreateJob(servertest.JobTypeCreateModel)
+		srv.Fail(id, "warehouse unreachable")
+		code, out, errOut := c.run(append([]string{"job", "wait", "createmodel", id.String()}, fast...)...)
+		lines := parse(t, out)
+		if code != 1 || statuses(lines) != "failed" || *lines[0].Error != "warehouse unreachable" {
+			t.Fatalf("exit %d, stdout %q", code, out)
+		}
+		var e errorJSON
+		if err := json.Unmarshal([]byte(errOut), &e); err != nil || e.ExitCode != 1 || e.Error != "job failed: warehouse unreachable" {
+			t.Fatalf("stderr %q; want a JSON error with exit code 1: %v", errOut, err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		id := srv.CreateJob(servertest.JobTypeSampleModel)
+		srv.Start(id)
+		code, out, errOut := c.run(append([]string{"job", "wait", "samplemodel", id.String(), "--timeout", "200ms"}, fast...)...)
+		if lines := parse(t, out); code != 3 || statuses(lines) != "running" {
+			t.Fatalf("exit %d, stdout %q", code, out)
+		}
+		if e := jsonError(errOut); !strings.Contains(e, "timed out after 200ms; the job is still running") {
+			t.Fatalf("stderr %q", errOut)
+		}
+	})
+	t.Run("API error", func(t *testing.T) {
+		code, out, errOut := c.run(append([]string{"job", "wait", "exportlogs", uuid.NewString()}, fast...)...)
+		var e errorJSON
+		if err := json.Unmarshal([]byte(errOut), &e); err != nil || code != 2 || out != "" ||
+			e.ExitCode != 2 || e.Status != 404 || e.Key != "not_found" || e.RequestID == "" || strings.HasPrefix(e.Error, "polyjobs:") {
+			t.Fatalf("exit %d, stdout %q, stderr %q (%v)", code, out, errOut, err)
+		}
+	})
+}
+
+// TestJobAPIVersion: --api-version and POLYJOBS_API_VERSION set the header;
+// the old POLYJOBS_VERSION still does, with a warning, but only when it
+// holds an API version.
+func TestJobAPIVersion(t *testing.T) {
+	var sent []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("X-Polytomic-Version"))
+		mu.Unlock()
+		parts := strings.Split(r.URL.Path, "/")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"data":{"job_id":%q,"type":"exportlogs","status":"running","result":null,"error":null}}`, parts[len(parts)-1])
+	}))
+	t.Cleanup(srv.Close)
+	c := newCLI(t)
+	tests := []struct {
+		name    string
+		flag    string
+		env     map[string]string
+		want    string
+		warning bool
+	}{
+		{"default", "", nil, string(client.DefaultVersion), false},
+		{"flag", "2021-05-23", nil, "2021-05-23", false},
+		{"environment", "", map[string]string{"POLYJOBS_API_VERSION": "2022-12-12"}, "2022-12-12", false},
+		{"flag over environment", "2023-04-25", map[string]string{"POLYJOBS_API_VERSION": "2022-12-12", "POLYJOBS_VERSION": "2021-05-23"}, "2023-04-25", false},
+		{"legacy variable", "", map[string]string{"POLYJOBS_VERSION": "2024-02-08"}, "2024-02-08", true},
+		{"new variable over legacy", "", map[string]string{"POLYJOBS_API_VERSION": "2022-12-12", "POLYJOBS_VERSION": "2024-02-08"}, "2022-12-12", false},
+		{"legacy variable of another meaning", "", map[string]string{"POLYJOBS_VERSION": "v1.2.3"}, string(client.DefaultVersion), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := []string{"job", "get", "exportlogs", uuid.NewString(), "--base-url", srv.URL, "--api-key", "pju_x", "-o", "text"}
+			if tc.flag != "" {
+				args = append(args, "--api-version", tc.flag)
+			}
+			mu.Lock()
+			sent = nil
+			mu.Unlock()
+			code, _, errOut := c.run(args...)
+			mu.Lock()
+			defer mu.Unlock()
+			if code != 0 || len(sent) != 1 || sent[0] != tc.want {
+				t.Fatalf("exit %d, sent %q, stderr %q; want %s", code, sent, errOut, tc.want)
+			}
+			if warned := strings.Contains(errOut, "POLYJOBS_VERSION is deprecated"); warned != tc.warning || (!tc.warning && errOut != "") {
+				t.Fatalf("stderr %q; want a deprecation warning: %v", errOut, tc.warning)
+			}
+		})
+	}
+}
+
+// TestPlainHTTPWarning: a key sent over http:// to a host that is not this
+// machine is named on stderr; on loopback, or over https, nothing is said.
+func TestPlainHTTPWarning(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.8.9.1": true, "::1": true, "localhost": true, "LOCALHOST": true,
+		"192.0.2.1": false, "app.polytomic.com": false, "localhost.example.com": false, "::ffff:192.0.2.1": false, "": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v; want %v", host, got, want)
+		}
+	}
+	c := newCLI(t)
+	id := uuid.NewString()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"user key to another host", []string{"--base-url", "http://192.0.2.1:1", "--api-key", "pju_x", "-o", "text"},
+			"polyjobs: warning: sending the API key over plain http:// to 192.0.2.1:1, where anyone on the way can read it: use https://\n"},
+		{"org key to another host", []string{"--base-url", "http://192.0.2.1:1", "--org-id", id, "--org-key", "pjo_x", "-o", "text"},
+			"sending the organization key over plain http://"},
+		{"as JSON", []string{"--base-url", "http://192.0.2.1:1", "--api-key", "pju_x"},
+			`{"warning":"sending the API key over plain http:// to 192.0.2.1:1, where anyone on the way can read it: use https://"}` + "\n"},
+		{"loopback", []string{"--base-url", "http://127.0.0.1:1", "--api-key", "pju_x", "-o", "text"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"job", "get", "exportlogs", id, "--timeout", "100ms"}, tc.args...)
+			code, _, errOut := c.run(args...)
+			if code != exitRequest {
+				t.Fatalf("exit %d; want %d (nothing listens there)", code, exitRequest)
+			}
+			first, rest, _ := strings.Cut(errOut, "\n")
+			if tc.want == "" {
+				if strings.Contains(errOut, "warning") {
+					t.Fatalf("stderr %q warns about loopback", errOut)
+				}
+				return
+			}
+			if !strings.Contains(first+"\n", tc.want) {
+				t.Fatalf("stderr %q; want it to start with %q", errOut, tc.want)
+			}
+			checkErrorLine(t, rest) // then the error itself
+		})
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
 
 func TestLogBufferFlushes(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	b := newLogBuffer(&out)
 	b.Write([]byte("one\n"))
 	deadline := time.Now().Add(5 * time.Second)

@@ -13,13 +13,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/client"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
 
 // TestProgressOnATerminal checks the live line `job wait` draws on a
 // terminal: redrawn in place with the status and elapsed time, redrawn by the
 // clock between changes, ended by a newline, and silent once stopped.
 func TestProgressOnATerminal(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	p := newProgress(out, true)
 	id := uuid.New()
 	waitOutput(t, out, "Waiting", 1) // a clock redraw before any status
@@ -95,7 +96,7 @@ func TestIsTerminal(t *testing.T) {
 }
 
 // waitOutput waits until out holds n occurrences of s.
-func waitOutput(t *testing.T, out *lockedBuffer, s string, n int) {
+func waitOutput(t *testing.T, out *syncbuf.Buffer, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(out.String(), s) < n {

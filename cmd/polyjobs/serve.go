@@ -16,7 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/polyjobs/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/internal/buildinfo"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )
@@ -29,6 +30,7 @@ type serveOptions struct {
 	burst         int
 	keyCacheTTL   time.Duration
 	jobCacheTTL   time.Duration
+	plain         bool
 	db            string
 	dev           bool
 	devKeys       string
@@ -39,31 +41,71 @@ type serveOptions struct {
 	shutdownGrace time.Duration
 	logFormat     string
 	logLevel      string
+
+	// program is how the binary was invoked, for the commands the --dev
+	// banner prints.
+	program string
+}
+
+// defaultDevKeys is the file where `serve --dev` keeps its demo keys.
+const defaultDevKeys = "polyjobs.devkeys.json"
+
+// flags declares every flag of `polyjobs serve` with its environment
+// variable and default.
+func (o *serveOptions) flags() []flagSpec {
+	return []flagSpec{
+		{name: "addr", env: "POLYJOBS_ADDR", value: stringFlag(&o.addr, "127.0.0.1:8080"),
+			usage: "address of the API listener"},
+		{name: "admin-addr", env: "POLYJOBS_ADMIN_ADDR", value: stringFlag(&o.adminAddr, "127.0.0.1:9090"),
+			usage: "address of the admin listener (/healthz, /readyz, /metrics); empty disables it"},
+		dbFlag(&o.db),
+		{name: "poll-hint", env: "POLYJOBS_POLL_HINT", value: durationFlag(&o.pollHint, server.DefaultPollHint),
+			usage: "Retry-After sent with jobs that are not terminal; negative sends none"},
+		{name: "rate", env: "POLYJOBS_RATE", value: floatFlag(&o.rate, server.DefaultRate),
+			usage: "requests per second allowed per API key, beyond which the answer is 429 with Retry-After; negative disables the limit"},
+		{name: "burst", env: "POLYJOBS_BURST", value: intFlag(&o.burst, server.DefaultBurst),
+			usage: "burst of requests allowed per API key above --rate"},
+		{name: "key-cache-ttl", env: "POLYJOBS_KEY_CACHE_TTL", value: durationFlag(&o.keyCacheTTL, server.DefaultKeyCacheTTL),
+			usage: "how long key lookups are cached: a key revoked by another process (admin key revoke, another replica) keeps working here at most this long; negative disables the cache"},
+		{name: "job-cache-ttl", env: "POLYJOBS_JOB_CACHE_TTL", value: durationFlag(&o.jobCacheTTL, server.DefaultJobCacheTTL),
+			usage: "how long terminal jobs, which never change, are cached: a purged job may be served at most this long; negative disables the cache"},
+		{name: "plain", env: "POLYJOBS_PLAIN", value: boolFlag(&o.plain, false),
+			usage: "turn every fast path off: full request validation by echo-middleware, no key or job cache; slower, and the reference the fast paths are tested against"},
+		{name: "retention", env: "POLYJOBS_RETENTION", value: durationFlag(&o.retention, server.DefaultRetention),
+			usage: "terminal jobs older than this are purged"},
+		{name: "purge-interval", env: "POLYJOBS_PURGE_INTERVAL", value: durationFlag(&o.purgeInterval, time.Hour),
+			usage: "how often jobs older than --retention are purged"},
+		{name: "shutdown-grace", env: "POLYJOBS_SHUTDOWN_GRACE", value: durationFlag(&o.shutdownGrace, 10*time.Second),
+			usage: "how long in-flight requests may finish after SIGINT or SIGTERM"},
+		{name: "log-format", env: "POLYJOBS_LOG_FORMAT", value: stringFlag(&o.logFormat, "text"),
+			usage: "log format, text or json: one line per request with request id, status and latency, never a key"},
+		{name: "log-level", env: "POLYJOBS_LOG_LEVEL", value: stringFlag(&o.logLevel, "info"),
+			usage: "log level: debug, info, warn or error"},
+		{name: "dev", env: "POLYJOBS_DEV", value: boolFlag(&o.dev, false),
+			usage: "demo mode: a demo organization and keys, printed with commands to paste, and demo jobs of every type that keep moving"},
+		{name: "dev-keys", env: "POLYJOBS_DEV_KEYS", value: stringFlag(&o.devKeys, defaultDevKeys),
+			usage: "file keeping the demo keys between --dev runs (mode 0600)"},
+		{name: "dev-interval", env: "POLYJOBS_DEV_INTERVAL", value: durationFlag(&o.devInterval, 3*time.Second),
+			usage: "how often the demo jobs of --dev move"},
+	}
 }
 
 func newServeCmd() *cobra.Command {
-	o := &serveOptions{}
+	o := &serveOptions{program: programName()}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the reference server",
 		Long: `Run the reference server of GET /api/jobs/{type}/{id}.
 
 With --dev it also creates a demo organization and keys (kept in --dev-keys so
-they survive restarts), prints them with ready-to-paste curl lines, and keeps
+they survive restarts), prints them with ready-to-paste commands, and keeps
 demo jobs of every type moving through their lifecycle.
 
-Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
-...; see each flag). SIGINT or SIGTERM stops the server gracefully.`,
-		Args: cobra.NoArgs,
+Every flag falls back to the environment variable named in its help.
+SIGINT or SIGTERM stops the server gracefully.`,
+		Args: exactArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return bindEnv(cmd, map[string]string{
-				"addr": "POLYJOBS_ADDR", "admin-addr": "POLYJOBS_ADMIN_ADDR", "db": "POLYJOBS_DB",
-				"rate": "POLYJOBS_RATE", "burst": "POLYJOBS_BURST",
-				"key-cache-ttl": "POLYJOBS_KEY_CACHE_TTL", "job-cache-ttl": "POLYJOBS_JOB_CACHE_TTL", "dev-keys": "POLYJOBS_DEV_KEYS",
-				"poll-hint": "POLYJOBS_POLL_HINT", "retention": "POLYJOBS_RETENTION",
-				"shutdown-grace": "POLYJOBS_SHUTDOWN_GRACE", "log-format": "POLYJOBS_LOG_FORMAT",
-				"log-level": "POLYJOBS_LOG_LEVEL",
-			})
+			return o.validate(cmd)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -71,24 +113,27 @@ Every flag falls back to an environment variable (POLYJOBS_ADDR, POLYJOBS_DB,
 			return serve(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (env POLYJOBS_ADDR)")
-	f.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "address of the admin listener (/healthz, /readyz, /metrics); empty to disable (env POLYJOBS_ADMIN_ADDR)")
-	f.StringVar(&o.db, "db", defaultDB, dbUsage)
-	f.Float64Var(&o.rate, "rate", server.DefaultRate, "requests per second allowed per API key; negative to disable (env POLYJOBS_RATE)")
-	f.IntVar(&o.burst, "burst", server.DefaultBurst, "burst of requests allowed per API key (env POLYJOBS_BURST)")
-	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", server.DefaultKeyCacheTTL, "how long key lookups are cached: a key revoked elsewhere works here at most this long; negative to disable (env POLYJOBS_KEY_CACHE_TTL)")
-	f.DurationVar(&o.jobCacheTTL, "job-cache-ttl", server.DefaultJobCacheTTL, "how long terminal jobs are cached: a purged job may be served at most this long; negative to disable (env POLYJOBS_JOB_CACHE_TTL)")
-	f.BoolVar(&o.dev, "dev", false, "demo mode: demo organization, printed keys, moving demo jobs")
-	f.StringVar(&o.devKeys, "dev-keys", "polyjobs.devkeys.json", "file keeping the demo keys between --dev runs (env POLYJOBS_DEV_KEYS)")
-	f.DurationVar(&o.devInterval, "dev-interval", 3*time.Second, "how often demo jobs move")
-	f.DurationVar(&o.pollHint, "poll-hint", server.DefaultPollHint, "Retry-After sent with jobs not yet terminal; negative for none (env POLYJOBS_POLL_HINT)")
-	f.DurationVar(&o.retention, "retention", server.DefaultRetention, "how long terminal jobs are kept (env POLYJOBS_RETENTION)")
-	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often expired jobs are purged")
-	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown (env POLYJOBS_SHUTDOWN_GRACE)")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json (env POLYJOBS_LOG_FORMAT)")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (env POLYJOBS_LOG_LEVEL)")
+	addFlags(cmd.Flags(), o.flags()...)
 	return cmd
+}
+
+// validate checks the flags' values before anything starts.
+func (o *serveOptions) validate(cmd *cobra.Command) error {
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"retention", o.retention}, {"purge-interval", o.purgeInterval}, {"dev-interval", o.devInterval}} {
+		if d.value <= 0 {
+			return usagef("%s must be positive, got %s", flagSource(cmd, d.name), d.value)
+		}
+	}
+	if o.shutdownGrace < 0 {
+		return usagef("%s must not be negative, got %s", flagSource(cmd, "shutdown-grace"), o.shutdownGrace)
+	}
+	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
+		return usage(err)
+	}
+	return nil
 }
 
 // serve runs the server until ctx ends, then shuts it down gracefully.
@@ -99,9 +144,6 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	logger, err := newLogger(logs, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
-	}
-	if o.retention <= 0 || o.purgeInterval <= 0 || o.devInterval <= 0 {
-		return errors.New("--retention, --purge-interval and --dev-interval must be positive")
 	}
 	st, err := openStoreNoticed(ctx, o.db, logger)
 	if err != nil {
@@ -127,10 +169,15 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		}
 	}
 
+	info := buildinfo.Read()
 	metrics := server.NewMetrics()
+	if err := registerBuildInfo(metrics.Registry, info); err != nil {
+		return err
+	}
 	handler, err := server.New(server.Config{
 		Store: st, Logger: logger, PollHint: o.pollHint, Metrics: metrics,
 		Rate: o.rate, Burst: o.burst, KeyCacheTTL: o.keyCacheTTL, JobCacheTTL: o.jobCacheTTL,
+		Plain: o.plain,
 	})
 	if err != nil {
 		return err
@@ -141,7 +188,12 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	srv := server.HTTPServer(o.addr, handler, logger)
 	baseURL := "http://" + ln.Addr().String()
-	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)))
+	// Where the server listens, on what database, and which build: logged
+	// once it can serve, so that one that cannot start prints only its
+	// error.
+	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)),
+		slog.String("version", info.Version), slog.String("commit", info.Commit), slog.String("go", info.GoVersion),
+		slog.Bool("plain", o.plain))
 	var admin *http.Server
 	if o.adminAddr != "" {
 		adminLn, err := net.Listen("tcp", o.adminAddr)

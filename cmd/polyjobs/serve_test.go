@@ -1,66 +1,89 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/buildinfo"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
+	"github.com/polyjobs/polyjobs/server"
 )
 
-// lockedBuffer collects output written by another goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startDev runs `serve --dev` on a free port until the test ends and returns
-// its banner.
-func startDev(t *testing.T, dir string) string {
-	t.Helper()
-	o := &serveOptions{
-		addr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", db: filepath.Join(dir, "polyjobs.db"), dev: true,
+// testServeOptions are serve's options for a test: free ports, a database
+// in dir, JSON logs.
+func testServeOptions(dir string) *serveOptions {
+	return &serveOptions{
+		addr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", db: filepath.Join(dir, "polyjobs.db"),
 		devKeys: filepath.Join(dir, "devkeys.json"), devInterval: 20 * time.Millisecond,
 		pollHint: time.Second, retention: time.Hour, purgeInterval: time.Hour,
 		shutdownGrace: 5 * time.Second, logFormat: "json", logLevel: "info",
+		rate: server.DefaultRate, burst: server.DefaultBurst,
+		keyCacheTTL: server.DefaultKeyCacheTTL, jobCacheTTL: server.DefaultJobCacheTTL,
 	}
+}
+
+// running is a server started by startServe.
+type running struct {
+	stdout, logs     *syncbuf.Buffer
+	apiURL, adminURL string
+}
+
+// startServe runs serve with o until the test ends, and returns once it
+// listens.
+func startServe(t *testing.T, o *serveOptions) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	r := &running{stdout: &syncbuf.Buffer{}, logs: &syncbuf.Buffer{}}
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, o, out, io.Discard) }()
+	go func() { done <- serve(ctx, o, r.stdout, r.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve returned %v after cancellation; want nil", err)
 		}
 	})
-	for i := 0; i < 500 && !strings.Contains(out.String(), "polyjobs job wait"); i++ {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		// Logs are flushed every 100 ms: read them once the banner, if
+		// any, is out and both listeners are announced.
+		r.apiURL, r.adminURL = logURL(r.logs.String(), "listening"), logURL(r.logs.String(), "admin listening")
+		if r.apiURL != "" && (r.adminURL != "" || o.adminAddr == "") && (!o.dev || strings.Contains(r.stdout.String(), "--status created,running")) {
+			return r
+		}
 	}
-	if !strings.Contains(out.String(), "polyjobs job wait") {
-		t.Fatalf("no banner after 5s: %q", out.String())
+	t.Fatalf("serve did not start within 10s; stdout %q, logs %q", r.stdout, r.logs)
+	return nil
+}
+
+// logURL returns the url attribute of the JSON log line with message msg.
+func logURL(logs, msg string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		var v struct {
+			Msg string `json:"msg"`
+			URL string `json:"url"`
+		}
+		if json.Unmarshal([]byte(line), &v) == nil && v.Msg == msg {
+			return v.URL
+		}
 	}
-	return out.String()
+	return ""
+}
+
+// startDev runs `serve --dev` on a free port until the test ends and returns
+// its banner.
+func startDev(t *testing.T, dir string) string {
+	t.Helper()
+	o := testServeOptions(dir)
+	o.dev = true
+	return startServe(t, o).stdout.String()
 }
 
 var curlLine = regexp.MustCompile(`curl -s (-H 'Authorization: Bearer (\S+)'|-u '([^:]+):(\S+)') \\\n\s+(\S+)`)
@@ -138,27 +161,91 @@ func TestServeDevKeepsKeys(t *testing.T) {
 	}
 }
 
-func TestServeRejectsBadFlags(t *testing.T) {
+// TestServeCannotListen: a failure to start is exit 1 (usage errors, exit
+// 2, are in TestUsageErrors).
+func TestServeCannotListen(t *testing.T) {
 	c := newCLI(t)
-	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want string
-	}{
-		{"bad log format", []string{"serve", "--db", c.db, "--log-format", "xml"}, nil, "--log-format"},
-		{"bad env duration", []string{"serve", "--db", c.db}, map[string]string{"POLYJOBS_POLL_HINT": "soon"}, "POLYJOBS_POLL_HINT"},
-		{"bad address", []string{"serve", "--db", c.db, "--addr", "127.0.0.1:99999"}, nil, "invalid port"},
-		{"zero retention", []string{"serve", "--db", c.db, "--retention", "0s"}, nil, "must be positive"},
+	code, _, errOut := c.run("serve", "--db", c.db, "--addr", "127.0.0.1:99999", "--admin-addr", "")
+	if code != exitFailed || !strings.Contains(errOut, "invalid port") {
+		t.Fatalf("exit %d, stderr %q; want %d mentioning the port", code, errOut, exitFailed)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
+}
+
+// TestServeVersionAndBuildInfo: serve logs its version when it starts (in
+// its first line, "listening") and exposes it as polyjobs_build_info on
+// /metrics.
+func TestServeVersionAndBuildInfo(t *testing.T) {
+	r := startServe(t, testServeOptions(t.TempDir()))
+	info := buildinfo.Read()
+	var started struct {
+		Msg, Version, Go string
+	}
+	for _, line := range strings.Split(r.logs.String(), "\n") {
+		if json.Unmarshal([]byte(line), &started) == nil && started.Msg == "listening" {
+			break
+		}
+	}
+	if started.Msg != "listening" || started.Version != info.Version || started.Go != info.GoVersion {
+		t.Fatalf("no listening line with the version in the logs:\n%s", r.logs)
+	}
+	resp, err := http.Get(r.adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf(`polyjobs_build_info{commit=%q,goversion=%q,version=%q} 1`, info.Commit, info.GoVersion, info.Version)
+	if !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics lacks %s:\n%s", want, body)
+	}
+}
+
+// TestServePlain: --plain reaches the server: with it, a key revoked in the
+// database stops working at once; without it, the key cache keeps it
+// working for up to --key-cache-ttl.
+func TestServePlain(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprint("plain=", plain), func(t *testing.T) {
+			dir := t.TempDir()
+			c := &cli{t: t, db: filepath.Join(dir, "polyjobs.db")}
+			c.admin("init")
+			c.admin("org", "create", "acme")
+			key := c.admin("key", "create", "--org", "acme")
+			job := c.admin("job", "create", "--org", "acme", "--type", "exportlogs")
+			o := testServeOptions(dir)
+			o.plain, o.adminAddr = plain, ""
+			r := startServe(t, o)
+			v, err := apispec.NewValidator()
+			if err != nil {
+				t.Fatal(err)
 			}
-			code, _, errOut := c.run(tc.args...)
-			if code != 1 || !strings.Contains(errOut, tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 1 mentioning %q", code, errOut, tc.want)
+			get := func() int {
+				req, _ := http.NewRequest(http.MethodGet, r.apiURL+"/api/jobs/exportlogs/"+job, nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err := v.ValidateResponse(req, resp.StatusCode, resp.Header, body); err != nil {
+					t.Fatalf("response does not match openapi.yaml: %v", err)
+				}
+				return resp.StatusCode
+			}
+			if status := get(); status != http.StatusOK {
+				t.Fatalf("GET: %d", status)
+			}
+			c.admin("key", "revoke", c.admin("key", "id", key))
+			want := http.StatusOK // cached
+			if plain {
+				want = http.StatusUnauthorized
+			}
+			if status := get(); status != want {
+				t.Fatalf("GET after revocation: %d; want %d", status, want)
+			}
+			if !strings.Contains(r.logs.String(), fmt.Sprintf(`"plain":%v`, plain)) {
+				t.Fatalf("the listening line does not say plain=%v:\n%s", plain, r.logs)
 			}
 		})
 	}

@@ -61,14 +61,24 @@ func Setup(ctx context.Context, s store.Store, keyFile string) (Credentials, err
 	return creds, nil
 }
 
-// loadKeys returns the saved demo keys if they still authenticate.
-func loadKeys(ctx context.Context, s store.Store, keyFile string, orgID uuid.UUID) (Credentials, bool) {
+// ReadKeyFile returns the demo credentials saved in keyFile by Setup,
+// without checking that they still work.
+func ReadKeyFile(keyFile string) (Credentials, error) {
 	data, err := os.ReadFile(keyFile)
 	if err != nil {
-		return Credentials{}, false
+		return Credentials{}, err
 	}
 	var creds Credentials
-	if json.Unmarshal(data, &creds) != nil || creds.OrgID != orgID {
+	if err := json.Unmarshal(data, &creds); err != nil {
+		return Credentials{}, fmt.Errorf("demo keys %s: %w", keyFile, err)
+	}
+	return creds, nil
+}
+
+// loadKeys returns the saved demo keys if they still authenticate.
+func loadKeys(ctx context.Context, s store.Store, keyFile string, orgID uuid.UUID) (Credentials, bool) {
+	creds, err := ReadKeyFile(keyFile)
+	if err != nil || creds.OrgID != orgID {
 		return Credentials{}, false
 	}
 	for _, secret := range []string{creds.UserKey, creds.OrgKey} {
