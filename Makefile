@@ -86,7 +86,7 @@ soak:
 
 ## fuzz: fuzz each request-surface target for FUZZTIME (default 30s); seeds live in server/testdata/fuzz
 fuzz:
-	@for target in FuzzPath FuzzAuthorization FuzzHeaders; do \
+	@for target in FuzzPath FuzzAuthorization FuzzHeaders FuzzRawRequest; do \
 		echo "== $$target"; \
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./server/ || exit 1; \
 	done

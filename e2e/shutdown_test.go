@@ -4,13 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // TestSIGTERMUnderLoad stops a replica on SQLite with SIGTERM while eight
@@ -99,4 +103,32 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 func shutdownError(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// TestShutdownCutsWhatOutlastsTheGrace: a client that trickles its body
+// holds a request past --shutdown-grace; after the grace its connection is
+// closed, and the process still exits 0, with a warning naming how many
+// connections it cut.
+func TestShutdownCutsWhatOutlastsTheGrace(t *testing.T) {
+	t.Parallel()
+	dsn := filepath.Join(t.TempDir(), "cut.db")
+	r := startReplica(t, "cut", dsn, "--shutdown-grace", "1s")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.apiURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers, then one byte of a body of a thousand: the server waits for
+	// the rest (up to its read timeout, longer than the grace).
+	fmt.Fprintf(conn, "GET /api/jobs/exportlogs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx", uuid.NewString())
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	r.stop(t) // SIGTERM; fails unless the exit code is 0
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("the process took %v to exit with a grace of 1 s", took)
+	}
+	warnings := strings.Join(r.logLines("WARN"), "\n")
+	if !strings.Contains(warnings, "shutdown grace over") || !strings.Contains(warnings, `"connections":1`) {
+		t.Fatalf("no warning naming the connection cut; warnings:\n%s", warnings)
+	}
 }

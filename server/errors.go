@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,10 +54,6 @@ var (
 	errNoPrincipal = errors.New("handler reached without an authenticated principal")
 )
 
-// statusClientClosedRequest is logged for a request whose client went away
-// before its answer (nginx's 499); no client ever sees it.
-const statusClientClosedRequest = 499
-
 // missingCredentials is the 401 message when no scheme recognized the
 // request's Authorization header.
 const missingCredentials = "missing credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
@@ -80,12 +75,6 @@ type errorHandler struct {
 
 func (h *errorHandler) handle(err error, c echo.Context) {
 	if c.Response().Committed {
-		return
-	}
-	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
-		// The client went away (while its request was held, say): there is
-		// nobody to answer, and nothing went wrong here.
-		c.Response().WriteHeader(statusClientClosedRequest)
 		return
 	}
 	status, message, retryAfter := classify(err)

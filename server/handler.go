@@ -95,8 +95,8 @@ func (h *handler) job(ctx context.Context, orgID uuid.UUID, req apiserver.GetJob
 }
 
 // hold waits, for at most d, for the job of w to change, and returns it
-// when it did, or nil when it did not (the wait ran out, or the server is
-// shutting down).
+// when it did, or nil when it did not (the wait ran out, the server is
+// shutting down, or the client left).
 func (h *handler) hold(ctx context.Context, w *waiter, d time.Duration, req apiserver.GetJobRequestObject) (*store.Job, error) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -121,9 +121,9 @@ func (h *handler) hold(ctx context.Context, w *waiter, d time.Duration, req apis
 		case <-h.waits.closing:
 			h.waits.leave(w, "shutdown")
 			return nil, nil
-		case <-ctx.Done():
+		case <-stateFrom(ctx).gone:
 			h.waits.leave(w, "canceled")
-			return nil, ctx.Err()
+			return nil, nil
 		}
 	}
 }

@@ -142,8 +142,16 @@ func (p *pipeline) panicked(c echo.Context, r any) error {
 // authentication step fills it in, the handler and the access log read it.
 // It is the request's context, so that the strict handler, which sees only
 // the context, finds it; carrying it costs one allocation per request.
+//
+// It is never cancelled: net/http cancels a request's context when its
+// client half-closes the connection after sending the request, yet that
+// client still reads the answer. The lookups a request makes are short and
+// bounded, so they always finish; only a held request (wait.go) watches
+// gone, and ends early when its client leaves.
 type requestState struct {
 	context.Context
+	// gone is closed when net/http gives up on the client.
+	gone <-chan struct{}
 	// id is the request's id, as in its X-Request-Id response header.
 	id string
 	// method is the request's method as sent (the pipeline serves a HEAD as
@@ -178,7 +186,7 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{Context: req.Context(), id: rid, method: req.Method}
+	st := &requestState{Context: context.WithoutCancel(req.Context()), gone: req.Context().Done(), id: rid, method: req.Method}
 	req = req.WithContext(st)
 	if req.Method == http.MethodHead {
 		// Validated and served as the GET it stands for. This is the

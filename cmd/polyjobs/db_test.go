@@ -64,3 +64,51 @@ func TestServeWaitsVisiblyForTheMigrationLock(t *testing.T) {
 		t.Fatalf("serve started serving while another process held the migration lock:\n%s", logs)
 	}
 }
+
+// TestServeWaitsForPostgresToStart starts serve before its PostgreSQL server,
+// as an orchestrator may: serve says it waits, then serves once the
+// database is up.
+func TestServeWaitsForPostgresToStart(t *testing.T) {
+	srv := pgserver.StartServer(t)
+	dsn := srv.DSN(t)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	defer func(notice, retry time.Duration) { openNoticeEvery, openRetryEvery = notice, retry }(openNoticeEvery, openRetryEvery)
+	openNoticeEvery, openRetryEvery = 50*time.Millisecond, 20*time.Millisecond
+	o := &serveOptions{
+		addr: "127.0.0.1:0", adminAddr: "", db: dsn, devInterval: time.Second,
+		pollHint: time.Second, retention: time.Hour, purgeInterval: time.Hour,
+		shutdownGrace: time.Second, logFormat: "json", logLevel: "info",
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, o, logs, logs) }()
+	waitLog := func(what string, n int) {
+		t.Helper()
+		for i := 0; i < 1000 && strings.Count(logs.String(), what) < n; i++ {
+			select {
+			case err := <-done:
+				t.Fatalf("serve returned %v before %q was logged:\n%s", err, what, logs)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if strings.Count(logs.String(), what) < n {
+			t.Fatalf("no %q in the log after 10 s:\n%s", what, logs)
+		}
+	}
+	waitLog("still opening the database", 2)
+	if !strings.Contains(logs.String(), "connect") {
+		t.Fatalf("the notices do not say why:\n%s", logs)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(`"msg":"listening"`, 1)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}

@@ -41,6 +41,14 @@ type serveOptions struct {
 	shutdownGrace time.Duration
 	logFormat     string
 	logLevel      string
+	maxWait       time.Duration
+	maxWaiters    int
+	maxKeyWaiters int
+	maxConns      int
+	failureRate   float64
+	failureBurst  int
+	adminToken    string
+	pprof         bool
 
 	// program is how the binary was invoked, for the commands the --dev
 	// banner prints.
@@ -71,6 +79,22 @@ func (o *serveOptions) flags() []flagSpec {
 			usage: "how long terminal jobs, which never change, are cached: a purged job may be served at most this long; negative disables the cache"},
 		{name: "plain", env: "POLYJOBS_PLAIN", value: boolFlag(&o.plain, false),
 			usage: "turn every fast path off: full request validation by echo-middleware, no key or job cache; slower, and the reference the fast paths are tested against"},
+		{name: "max-wait", env: "POLYJOBS_MAX_WAIT", value: durationFlag(&o.maxWait, server.DefaultMaxWait),
+			usage: "longest a request with If-None-Match and Prefer: wait is held until its job changes; negative never holds"},
+		{name: "max-waiters", env: "POLYJOBS_MAX_WAITERS", value: intFlag(&o.maxWaiters, server.DefaultMaxWaiters),
+			usage: "requests held at once, in all; over it a request is answered at once and its client polls"},
+		{name: "max-waiters-per-key", env: "POLYJOBS_MAX_WAITERS_PER_KEY", value: intFlag(&o.maxKeyWaiters, server.DefaultMaxWaitersPerKey),
+			usage: "requests held at once per API key"},
+		{name: "max-conns", env: "POLYJOBS_MAX_CONNS", value: intFlag(&o.maxConns, 0),
+			usage: "connections the API listener holds at once, idle keep-alive connections shed first at the cap; 0 derives it from the open-file limit"},
+		{name: "auth-failure-rate", env: "POLYJOBS_AUTH_FAILURE_RATE", value: floatFlag(&o.failureRate, server.DefaultAuthFailureRate),
+			usage: "failed authentications per second allowed per client address, beyond --auth-failure-burst; over it the address gets 429 before any key is looked up; negative disables the limit"},
+		{name: "auth-failure-burst", env: "POLYJOBS_AUTH_FAILURE_BURST", value: intFlag(&o.failureBurst, server.DefaultAuthFailureBurst),
+			usage: "failed authentications allowed per client address in a burst"},
+		{name: "admin-token", env: "POLYJOBS_ADMIN_TOKEN", value: stringFlag(&o.adminToken, ""),
+			usage: "bearer token the admin listener requires for /metrics and /debug/pprof/ (/healthz and /readyz stay open); prefer the environment variable, the command line is visible to other users"},
+		{name: "pprof", env: "POLYJOBS_PPROF", value: boolFlag(&o.pprof, false),
+			usage: "serve Go's profiles on the admin listener's /debug/pprof/"},
 		{name: "retention", env: "POLYJOBS_RETENTION", value: durationFlag(&o.retention, server.DefaultRetention),
 			usage: "terminal jobs older than this are purged"},
 		{name: "purge-interval", env: "POLYJOBS_PURGE_INTERVAL", value: durationFlag(&o.purgeInterval, time.Hour),
@@ -130,6 +154,23 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 	if o.shutdownGrace < 0 {
 		return usagef("%s must not be negative, got %s", flagSource(cmd, "shutdown-grace"), o.shutdownGrace)
 	}
+	for _, n := range []struct {
+		name  string
+		value int
+	}{{"max-waiters", o.maxWaiters}, {"max-waiters-per-key", o.maxKeyWaiters}, {"max-conns", o.maxConns}, {"auth-failure-burst", o.failureBurst}} {
+		if n.value < 0 {
+			return usagef("%s must not be negative, got %d", flagSource(cmd, n.name), n.value)
+		}
+	}
+	if o.dev {
+		// --dev prints its keys and serves demo data: never beyond this host.
+		for _, a := range []struct{ name, addr string }{{"addr", o.addr}, {"admin-addr", o.adminAddr}} {
+			if a.addr != "" && !loopbackAddr(a.addr) {
+				return usagef("--dev serves demo keys, so it listens on this host only: %s %q is not a loopback address (use 127.0.0.1:PORT, or run without --dev)",
+					flagSource(cmd, a.name), a.addr)
+			}
+		}
+	}
 	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
 		return usage(err)
 	}
@@ -177,23 +218,30 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	handler, err := server.New(server.Config{
 		Store: st, Logger: logger, PollHint: o.pollHint, Metrics: metrics,
 		Rate: o.rate, Burst: o.burst, KeyCacheTTL: o.keyCacheTTL, JobCacheTTL: o.jobCacheTTL,
+		AuthFailureRate: o.failureRate, AuthFailureBurst: o.failureBurst,
+		MaxWait: o.maxWait, MaxWaiters: o.maxWaiters, MaxWaitersPerKey: o.maxKeyWaiters,
 		Plain: o.plain,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	tcp, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	srv := server.HTTPServer(o.addr, handler, logger)
+	maxConns := o.maxConns
+	if maxConns == 0 {
+		maxConns = server.DefaultMaxConns(openFileLimit())
+	}
+	ln := server.NewListener(tcp, srv, maxConns)
 	baseURL := "http://" + ln.Addr().String()
 	// Where the server listens, on what database, and which build: logged
 	// once it can serve, so that one that cannot start prints only its
 	// error.
 	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)),
 		slog.String("version", info.Version), slog.String("commit", info.Commit), slog.String("go", info.GoVersion),
-		slog.Bool("plain", o.plain))
+		slog.Bool("plain", o.plain), slog.Int("max_conns", maxConns))
 	var admin *http.Server
 	if o.adminAddr != "" {
 		adminLn, err := net.Listen("tcp", o.adminAddr)
@@ -201,7 +249,8 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 			ln.Close()
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{Store: st, Metrics: metrics, Logger: logger, Pprof: true}), logger)
+		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{
+			Store: st, Metrics: metrics, Logger: logger, Token: o.adminToken, Pprof: o.pprof}), logger)
 		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
 		go admin.Serve(adminLn)
 	}
@@ -228,13 +277,31 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		defer admin.Close()
 	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// The grace is over: what still runs is cut. That is the stop the
+		// operator asked for, not a failure.
+		cut := ln.Open()
+		srv.Close()
+		logger.Warn("shutdown grace over: connections closed", slog.Int("connections", cut), slog.Duration("grace", o.shutdownGrace))
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// loopbackAddr reports whether a listen address is on a loopback interface
+// only: 127.0.0.0/8, ::1 or localhost (an empty host listens everywhere).
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // newLogger builds the process logger.

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/polyjobs/polyjobs/server/store"
@@ -74,6 +75,27 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 // DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
 const DefaultMaxConns = 16
+
+// Unreachable reports whether err, from Open or any call, means the database
+// server could not be reached (refused, unreachable, timed out) or is not
+// ready for connections yet (starting up, shutting down, full), as opposed
+// to a server that answered with an error (a wrong password, a missing
+// database): worth waiting for, rather than a mistake to report.
+func Unreachable(err error) bool {
+	var connErr *pgconn.ConnectError
+	if !errors.As(err, &connErr) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P03", "53300": // shutting down, crashed, starting up, too many connections
+		return true
+	}
+	return false
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {

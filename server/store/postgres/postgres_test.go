@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -396,5 +397,19 @@ func TestListenerReconnects(t *testing.T) {
 	}
 	if !heard.wait(job.ID, 5*time.Second) {
 		t.Fatal("after reconnecting, a change by another replica was not heard")
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	_, err := postgres.Open(ctx(t), "postgres://u@127.0.0.1:1/db?connect_timeout=2")
+	if err == nil || !postgres.Unreachable(err) {
+		t.Fatalf("nothing listening: %v; want Unreachable", err)
+	}
+	// A server that answers, but with an error: not worth waiting for.
+	dsn := pgserver.DSN(t)
+	u, _ := url.Parse(dsn)
+	u.Path = "/no_such_database"
+	if _, err := postgres.Open(ctx(t), u.String()); err == nil || postgres.Unreachable(err) {
+		t.Fatalf("a missing database: %v; want an error that is not Unreachable", err)
 	}
 }
