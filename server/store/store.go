@@ -53,6 +53,22 @@ type Store interface {
 	// returns how many it deleted.
 	PurgeJobs(ctx context.Context, finishedBefore time.Time) (int64, error)
 
+	// SetPlan gives a job timed steps to take (see PlanStep), replacing any
+	// it had; no steps removes its plan. An unknown job is ErrNotFound.
+	SetPlan(ctx context.Context, jobID uuid.UUID, steps []PlanStep) error
+	// Plan returns the steps a job has still to take, in order.
+	Plan(ctx context.Context, jobID uuid.UUID) ([]PlanStep, error)
+	// DueSteps returns up to limit steps due at or before now, of every job,
+	// in the order they are due.
+	DueSteps(ctx context.Context, now time.Time, limit int) ([]PlanStep, error)
+	// DeleteStep removes a step, once taken (or found impossible); removing
+	// one that is gone is no error.
+	DeleteStep(ctx context.Context, jobID uuid.UUID, seq int) error
+
+	// Reset deletes every organization, key, job and plan: the control API's
+	// reset of a test double. Never for production data.
+	Reset(ctx context.Context) error
+
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

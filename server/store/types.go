@@ -81,3 +81,14 @@ func IsTerminal(s JobStatus) bool {
 
 // JobTypes returns every job type of the contract, in the spec's order.
 func JobTypes() []JobType { return api.JobTypeValues() }
+
+// PlanStep is a timed step of a job's plan: at At, the job takes Transition
+// (the control API gives jobs plans, and the server takes their steps when
+// due, on whichever replica comes first).
+type PlanStep struct {
+	JobID uuid.UUID
+	// Seq orders a job's steps, from 0.
+	Seq        int
+	At         time.Time
+	Transition Transition
+}

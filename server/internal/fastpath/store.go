@@ -191,3 +191,11 @@ func (s *Store) PurgeJobs(ctx context.Context, finishedBefore time.Time) (int64,
 	s.jobs.clear()
 	return n, err
 }
+
+// Reset empties the store and forgets everything cached.
+func (s *Store) Reset(ctx context.Context) error {
+	err := s.Store.Reset(ctx)
+	s.keys.clear()
+	s.jobs.clear()
+	return err
+}

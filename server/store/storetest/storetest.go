@@ -43,6 +43,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListJobs", testListJobs},
 		{"JobsByKeys", testJobsByKeys},
 		{"ChangeNotifications", testChangeNotifications},
+		{"Plans", testPlans},
+		{"Reset", testReset},
 		{"PurgeJobs", testPurgeJobs},
 		{"Ping", testPing},
 	}
@@ -598,6 +600,117 @@ func testChangeNotifications(t *testing.T, s store.Store) {
 	time.Sleep(50 * time.Millisecond)
 	if heardOf(job.ID) {
 		t.Fatal("a stopped subscription still hears changes")
+	}
+}
+
+func testPlans(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	a, b := MustJob(t, s, org.ID, api.JobTypeExportLogs), MustJob(t, s, org.ID, api.JobTypeSampleModel)
+	t0 := store.Now()
+	planA := []store.PlanStep{
+		{At: t0.Add(time.Second), Transition: store.Start()},
+		{At: t0.Add(3 * time.Second), Transition: store.Finish(json.RawMessage(`{"url":"https://x.example/e?a=1&b=2"}`))},
+	}
+	if err := s.SetPlan(c, a.ID, planA); err != nil {
+		t.Fatalf("SetPlan: %v", err)
+	}
+	if err := s.SetPlan(c, b.ID, []store.PlanStep{{At: t0.Add(2 * time.Second), Transition: store.Fail("boom")}}); err != nil {
+		t.Fatalf("SetPlan: %v", err)
+	}
+	got, err := s.Plan(c, a.ID)
+	if err != nil || len(got) != 2 || got[0].Seq != 0 || got[1].Seq != 1 || got[1].Transition.To != api.JobStatusDone ||
+		!jsonEqual(got[1].Transition.Result, planA[1].Transition.Result) || !got[0].At.Equal(planA[0].At) {
+		t.Fatalf("Plan = %+v, %v", got, err)
+	}
+	due := func(at time.Duration) []string {
+		t.Helper()
+		steps, err := s.DueSteps(c, t0.Add(at), 10)
+		if err != nil {
+			t.Fatalf("DueSteps: %v", err)
+		}
+		var names []string
+		for _, st := range steps {
+			names = append(names, fmt.Sprintf("%s/%d", map[uuid.UUID]string{a.ID: "a", b.ID: "b"}[st.JobID], st.Seq))
+		}
+		return names
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want string
+	}{{0, "[]"}, {time.Second, "[a/0]"}, {2 * time.Second, "[a/0 b/0]"}, {time.Hour, "[a/0 b/0 a/1]"}} {
+		if got := fmt.Sprint(due(tc.at)); got != tc.want {
+			t.Errorf("due at +%v: %s; want %s", tc.at, got, tc.want)
+		}
+	}
+	if err := s.DeleteStep(c, a.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStep(c, a.ID, 0); err != nil {
+		t.Fatalf("deleting a step twice: %v", err)
+	}
+	if got := fmt.Sprint(due(time.Hour)); got != "[b/0 a/1]" {
+		t.Errorf("after deleting a/0: %s", got)
+	}
+	// A new plan replaces the old; none removes it.
+	if err := s.SetPlan(c, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Plan(c, a.ID); len(got) != 0 {
+		t.Fatalf("plan after removing it: %+v", got)
+	}
+	for name, bad := range map[string][]store.PlanStep{
+		"unknown status":     {{At: t0, Transition: store.Transition{To: "paused"}}},
+		"fail without error": {{At: t0, Transition: store.Transition{To: api.JobStatusFailed}}},
+	} {
+		if err := s.SetPlan(c, a.ID, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", name, err)
+		}
+	}
+	if err := s.SetPlan(c, uuid.New(), planA); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("plan of an unknown job: %v; want ErrNotFound", err)
+	}
+	// A purged job takes its plan with it.
+	if _, err := s.Transition(c, b.ID, store.Fail("now")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeJobs(c, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(due(time.Hour)); got != "[]" {
+		t.Errorf("steps of a purged job remain: %s", got)
+	}
+}
+
+func testReset(t *testing.T, s store.Store) {
+	c := ctx(t)
+	org := MustOrg(t, s)
+	job := MustJob(t, s, org.ID, api.JobTypeExportLogs)
+	hash := store.KeyHash(sha256.Sum256([]byte("reset-" + uuid.NewString())))
+	if _, err := s.CreateKey(c, org.ID, store.KeyKindUser, hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPlan(c, job.ID, []store.PlanStep{{At: store.Now(), Transition: store.Start()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reset(c); err != nil {
+		t.Fatalf("Reset: %v", err)
+	}
+	if _, err := s.Organization(c, org.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("organization after Reset: %v", err)
+	}
+	if _, err := s.KeyByHash(c, hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("key after Reset: %v", err)
+	}
+	if _, err := s.JobByID(c, job.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("job after Reset: %v", err)
+	}
+	if steps, err := s.DueSteps(c, time.Now().Add(time.Hour), 10); err != nil || len(steps) != 0 {
+		t.Errorf("steps after Reset: %v, %v", steps, err)
+	}
+	// The store works on.
+	if _, err := s.CreateOrganization(c, org.Name); err != nil {
+		t.Errorf("a name used before Reset: %v", err)
 	}
 }
 
