@@ -31,6 +31,16 @@ var errorKinds = map[int]struct{ key, message string }{
 	http.StatusServiceUnavailable:          {"unavailable", "service unavailable"},
 }
 
+// kindOf returns the key and message of status: errorKinds', or for another
+// status (a fault injected through the control API) its status text.
+func kindOf(status int) struct{ key, message string } {
+	if kind, ok := errorKinds[status]; ok {
+		return kind
+	}
+	text := strings.ToLower(http.StatusText(status))
+	return struct{ key, message string }{strings.ReplaceAll(text, " ", "_"), text}
+}
+
 // apiError is an error the server answers with its status and a message
 // that is safe to show, and with Retry-After when retryAfter is positive.
 type apiError struct {
@@ -43,7 +53,7 @@ func (e *apiError) Error() string {
 	if e.message != "" {
 		return e.message
 	}
-	return errorKinds[e.status].message
+	return kindOf(e.status).message
 }
 
 // Errors the handler returns.
@@ -90,13 +100,13 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	case http.StatusMethodNotAllowed:
 		header.Set(echo.HeaderAllow, allowedMethods)
 	}
-	key := errorKinds[status].key
-	body := api.APIError{Status: status, Message: message, Key: &key}
+	kind := kindOf(status)
+	body := api.APIError{Status: status, Message: message, Key: &kind.key}
 	if status >= http.StatusInternalServerError {
 		rid := requestID(c)
 		h.logger.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 			slog.String("request_id", rid), slog.Int("status", status), slog.String("error", err.Error()))
-		body.Message = fmt.Sprintf("%s; quote request id %s when reporting it", errorKinds[status].message, rid)
+		body.Message = fmt.Sprintf("%s; quote request id %s when reporting it", kind.message, rid)
 		body.Metadata = &map[string]any{"request_id": rid}
 	}
 	h.write(c, status, body)

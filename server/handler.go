@@ -15,6 +15,7 @@ import (
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/jobjson"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -36,6 +37,8 @@ type handler struct {
 	// most maxWait (wait.go).
 	waits   *waitHub
 	maxWait time.Duration
+	// faults are the control API's injected faults; nil when it is off.
+	faults *control.Faults
 }
 
 var _ apiserver.StrictServerInterface = (*handler)(nil)
@@ -50,6 +53,9 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return nil, errNoPrincipal
+	}
+	if err := h.injectFault(ctx, p.KeyID, req.ID); err != nil {
+		return nil, err
 	}
 	version := NewestVersion
 	if req.Params.XPolytomicVersion != nil {
@@ -80,6 +86,27 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 		}
 	}
 	return notModified{etag: etag, retryAfter: h.retryAfter(job), applied: applied}, nil
+}
+
+// injectFault applies the control API's first fault matching the request:
+// its latency, then its status as an error.
+func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error {
+	f, ok := h.faults.Take(keyID, jobID)
+	if !ok {
+		return nil
+	}
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-stateFrom(ctx).gone:
+		}
+	}
+	if f.Status == 0 {
+		return nil
+	}
+	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: max(f.RetryAfter, 0)}
 }
 
 // job reads the job a request names, in the principal's organization.

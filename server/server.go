@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -55,6 +57,11 @@ type Config struct {
 	// and per API key. Zero means DefaultMaxWaiters and
 	// DefaultMaxWaitersPerKey.
 	MaxWaiters, MaxWaitersPerKey int
+	// Control, when not nil, turns the control API on, served under
+	// control.Prefix on the same listener (see Handler.Control); the faults it
+	// injects reach the API's answers, and its writes go through the same
+	// caches as the API's reads.
+	Control *control.Options
 	// Metrics receives the server's metrics; serve Metrics.Registry (see
 	// AdminHandler). Default: a private set.
 	Metrics *Metrics
@@ -90,12 +97,28 @@ const DefaultIdleTimeout = 30 * time.Second
 // net/http itself reads twice as much before it answers a 431 of its own.
 const MaxHeaderBytes = 16 << 10
 
-// Handler is the reference server's http.Handler: an echo instance, and the
-// requests it holds until their job changes.
+// Handler is the reference server's http.Handler: the API (an echo
+// instance), the requests it holds until their job changes, and the control
+// API when it is on.
 type Handler struct {
-	*echo.Echo
-	waits *waitHub
+	api     *echo.Echo
+	control *control.Control
+	waits   *waitHub
 }
+
+// ServeHTTP serves the control API under control.Prefix, when it is on, and
+// the Get Job API.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.control != nil && strings.HasPrefix(r.URL.Path, control.Prefix+"/") {
+		h.control.ServeHTTP(w, r)
+		return
+	}
+	h.api.ServeHTTP(w, r)
+}
+
+// Control returns the control API, or nil when it is off. Its Run method
+// takes the steps of jobs' plans: run it while the server serves.
+func (h *Handler) Control() *control.Control { return h.control }
 
 // EndWaits answers every held request at once (304) and holds none from
 // then on: call it when the server shuts down, or http.Server.Shutdown waits
@@ -192,8 +215,19 @@ func New(cfg Config) (*Handler, error) {
 	// handler, which calls handler.GetJob.
 	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint),
 		waits: newWaitHub(cfg.Store, cfg.Metrics, cfg.MaxWaiters, cfg.MaxWaitersPerKey), maxWait: cfg.MaxWait}
+	var ctl *control.Control
+	if cfg.Control != nil {
+		opts := *cfg.Control
+		if opts.Logger == nil {
+			opts.Logger = cfg.Logger
+		}
+		if ctl, err = control.New(st, opts); err != nil {
+			return nil, err
+		}
+		h.faults = ctl.Faults()
+	}
 	apiserver.RegisterHandlers(withHead{e}, apiserver.NewStrictHandler(h, nil))
-	return &Handler{Echo: e, waits: h.waits}, nil
+	return &Handler{api: e, control: ctl, waits: h.waits}, nil
 }
 
 // withHead registers every GET route of the spec for HEAD too: RFC 9110

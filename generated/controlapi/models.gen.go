@@ -146,7 +146,7 @@ type Fault struct {
 	LatencyMs  *int                `json:"latency_ms,omitempty"`
 	Remaining  int                 `json:"remaining"`
 	RetryAfter *int                `json:"retry_after,omitempty"`
-	Status     int                 `json:"status"`
+	Status     *int                `json:"status,omitempty"`
 }
 
 // FaultList defines model for FaultList.
@@ -194,7 +194,8 @@ type Key struct {
 // KeyKind `user`: sent as `Authorization: Bearer <key>`; `org`: sent as HTTP Basic credentials with the organization id as user name.
 type KeyKind string
 
-// NewFault defines model for NewFault.
+// NewFault A fault: a `status` to answer instead of the job, or, without one, only `latency_ms`
+// added before the usual answer.
 type NewFault struct {
 	Count *int `json:"count,omitempty"`
 
@@ -211,7 +212,7 @@ type NewFault struct {
 	RetryAfter *int `json:"retry_after,omitempty"`
 
 	// Status The status to answer, such as 429, 500 or 503.
-	Status int `json:"status"`
+	Status *int `json:"status,omitempty"`
 }
 
 // NewJob defines model for NewJob.

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/apiserver"
+	"github.com/polyjobs/polyjobs/generated/controlserver"
 )
 
 // Load returns a fresh copy of the embedded spec with its servers cleared, so
@@ -150,4 +151,19 @@ func ReadBody(resp *http.Response) ([]byte, error) {
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return body, err
+}
+
+// NewControlValidator returns a validator over the embedded
+// control.openapi.yaml, whose paths are served under control.Prefix.
+func NewControlValidator(prefix string) (*Validator, error) {
+	spec, err := controlserver.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded control spec: %w", err)
+	}
+	spec.Servers = openapi3.Servers{{URL: prefix}}
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("openapi router: %w", err)
+	}
+	return &Validator{router: router}, nil
 }

@@ -1,0 +1,329 @@
+package control_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/control"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
+)
+
+// harness is a reference server with its control API on, and clients of
+// both APIs that validate every answer against their spec.
+type harness struct {
+	t        *testing.T
+	url      string
+	token    string
+	api, ctl *apispec.Validator
+}
+
+func start(t *testing.T, token string) *harness {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "polyjobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h, err := server.New(server.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Control: &control.Options{Token: token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Control().Run(ctx)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); cancel() })
+	api, err := apispec.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := apispec.NewControlValidator(control.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, url: srv.URL, token: token, api: api, ctl: ctl}
+}
+
+// answer is an HTTP answer.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.body, v); err != nil {
+		t.Fatalf("body %s: %v", a.body, err)
+	}
+}
+
+// control calls the control API with a JSON body (nil for none).
+func (h *harness) control(method, path string, body any) answer {
+	h.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, h.url+control.Prefix+path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	return h.do(h.ctl, req)
+}
+
+// getJob calls the Get Job API.
+func (h *harness) getJob(typ, id, key string) answer {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/api/jobs/"+typ+"/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	return h.do(h.api, req)
+}
+
+func (h *harness) do(v *apispec.Validator, req *http.Request) answer {
+	h.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	err = v.ValidateResponse(req, resp.StatusCode, resp.Header, body)
+	if err != nil && v == h.api && (err == apispec.ErrNoRoute || resp.StatusCode == http.StatusServiceUnavailable) {
+		// An unknown route, or an injected status the spec does not list:
+		// still an ApiError.
+		err = v.ValidateSchema("ApiError", body)
+	}
+	if err != nil && !(err == apispec.ErrNoRoute && resp.StatusCode == http.StatusNotFound) {
+		h.t.Fatalf("%s %s: %d %s does not match its spec: %v", req.Method, req.URL.Path, resp.StatusCode, body, err)
+	}
+	return answer{resp.StatusCode, resp.Header, body}
+}
+
+type jobView struct {
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Status string          `json:"status"`
+	Result json.RawMessage `json:"result"`
+	Plan   []struct {
+		Status string `json:"status"`
+	} `json:"plan"`
+}
+
+// TestScenario walks what a test suite in another language does: an
+// organization, a key, a planned job watched through the API until done, a
+// job moved by hand, faults, a reset.
+func TestScenario(t *testing.T) {
+	h := start(t, "")
+	a := h.control(http.MethodPost, "/organizations", map[string]any{"name": "acme"})
+	var org struct{ ID, Name string }
+	if a.status != http.StatusCreated {
+		t.Fatalf("create organization: %d %s", a.status, a.body)
+	}
+	a.decode(t, &org)
+	if a := h.control(http.MethodPost, "/organizations", map[string]any{"name": "acme"}); a.status != http.StatusConflict {
+		t.Fatalf("a taken name: %d %s", a.status, a.body)
+	}
+	var key struct{ ID, Secret, Kind string }
+	a = h.control(http.MethodPost, "/organizations/acme/keys", map[string]any{})
+	a.decode(t, &key)
+	if a.status != http.StatusCreated || key.Kind != "user" || !strings.HasPrefix(key.Secret, "pju_") {
+		t.Fatalf("create key: %d %s", a.status, a.body)
+	}
+
+	// A planned job unfolds by itself.
+	a = h.control(http.MethodPost, "/jobs", map[string]any{"org": org.ID, "type": "exportlogs", "plan": []map[string]any{
+		{"after": "100ms", "status": "running"},
+		{"after": "200ms", "status": "done", "result": map[string]string{"url": "https://x.example/e?a=1&b=2"}},
+	}})
+	var job jobView
+	a.decode(t, &job)
+	if a.status != http.StatusCreated || job.Status != "created" || len(job.Plan) != 2 {
+		t.Fatalf("create planned job: %d %s", a.status, a.body)
+	}
+	seen := []string{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) == 0 || seen[len(seen)-1] != "done" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the planned job went %v in 10 s", seen)
+		}
+		var env struct{ Data jobView }
+		h.getJob("exportlogs", job.ID, key.Secret).decode(t, &env)
+		if len(seen) == 0 || seen[len(seen)-1] != env.Data.Status {
+			seen = append(seen, env.Data.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if seen[0] != "created" {
+		t.Fatalf("the planned job went %v", seen)
+	}
+	var shown jobView
+	h.control(http.MethodGet, "/jobs/"+job.ID, nil).decode(t, &shown)
+	var result struct{ URL string }
+	json.Unmarshal(shown.Result, &result)
+	if shown.Status != "done" || len(shown.Plan) != 0 || result.URL != "https://x.example/e?a=1&b=2" {
+		t.Fatalf("the job once done: %+v", shown)
+	}
+
+	// A job moved by hand, within the lifecycle only.
+	var other jobView
+	h.control(http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "samplemodel",
+		"plan": []map[string]any{{"after": "1h", "status": "running"}}}).decode(t, &other)
+	if a := h.control(http.MethodPost, "/jobs/"+other.ID+"/transitions", map[string]any{"status": "failed", "error": "boom"}); a.status != http.StatusOK {
+		t.Fatalf("move by hand: %d %s", a.status, a.body)
+	}
+	h.control(http.MethodGet, "/jobs/"+other.ID, nil).decode(t, &shown)
+	if shown.Status != "failed" || len(shown.Plan) != 0 {
+		t.Fatalf("after moving by hand: %+v; want failed with its plan dropped", shown)
+	}
+	if a := h.control(http.MethodPost, "/jobs/"+other.ID+"/transitions", map[string]any{"status": "running"}); a.status != http.StatusConflict {
+		t.Fatalf("an illegal move: %d %s", a.status, a.body)
+	}
+
+	// Lists and filters.
+	var list struct{ Jobs []jobView }
+	h.control(http.MethodGet, "/jobs?org=acme&status=done,failed&type=exportlogs", nil).decode(t, &list)
+	if len(list.Jobs) != 1 || list.Jobs[0].ID != job.ID {
+		t.Fatalf("filtered list: %+v", list)
+	}
+
+	// Faults: the next answer for the key is a 503 with Retry-After.
+	if a := h.control(http.MethodPost, "/faults", map[string]any{"key_id": key.ID, "status": 503, "retry_after": 2}); a.status != http.StatusCreated {
+		t.Fatalf("inject fault: %d %s", a.status, a.body)
+	}
+	a = h.getJob("exportlogs", job.ID, key.Secret)
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "2" || !strings.Contains(string(a.body), `"status":503`) {
+		t.Fatalf("with a fault: %d %v %s", a.status, a.header, a.body)
+	}
+	if a := h.getJob("exportlogs", job.ID, key.Secret); a.status != http.StatusOK {
+		t.Fatalf("after the fault: %d", a.status)
+	}
+	h.control(http.MethodPost, "/faults", map[string]any{"latency_ms": 300, "count": 2})
+	var faults struct{ Faults []struct{ Remaining int } }
+	h.control(http.MethodGet, "/faults", nil).decode(t, &faults)
+	if len(faults.Faults) != 1 || faults.Faults[0].Remaining != 2 {
+		t.Fatalf("faults: %+v", faults)
+	}
+	startAt := time.Now()
+	if a := h.getJob("exportlogs", job.ID, key.Secret); a.status != http.StatusOK || time.Since(startAt) < 300*time.Millisecond {
+		t.Fatalf("with added latency: %d after %v", a.status, time.Since(startAt))
+	}
+	if a := h.control(http.MethodDelete, "/faults", nil); a.status != http.StatusNoContent {
+		t.Fatalf("clear faults: %d", a.status)
+	}
+
+	// Revoking the key stops it at once.
+	if a := h.control(http.MethodDelete, "/keys/"+key.ID, nil); a.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", a.status, a.body)
+	}
+	if a := h.getJob("exportlogs", job.ID, key.Secret); a.status != http.StatusUnauthorized {
+		t.Fatalf("a revoked key: %d", a.status)
+	}
+
+	// Reset empties everything.
+	if a := h.control(http.MethodPost, "/reset", nil); a.status != http.StatusNoContent {
+		t.Fatalf("reset: %d", a.status)
+	}
+	if a := h.control(http.MethodGet, "/jobs/"+job.ID, nil); a.status != http.StatusNotFound {
+		t.Fatalf("a job after reset: %d", a.status)
+	}
+}
+
+// TestBadInput: malformed requests get the ApiError shape and the right
+// status, and change nothing.
+func TestBadInput(t *testing.T) {
+	h := start(t, "")
+	h.control(http.MethodPost, "/organizations", map[string]any{"name": "acme"})
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		status             int
+	}{
+		{"no name", http.MethodPost, "/organizations", map[string]any{}, 400},
+		{"unknown field", http.MethodPost, "/organizations", map[string]any{"name": "x", "admin": true}, 400},
+		{"control characters", http.MethodPost, "/organizations", map[string]any{"name": "a\nb"}, 400},
+		{"unknown organization", http.MethodPost, "/organizations/nope/keys", map[string]any{}, 404},
+		{"unknown key kind", http.MethodPost, "/organizations/acme/keys", map[string]any{"kind": "root"}, 400},
+		{"unknown job type", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "deletemodel"}, 400},
+		{"bad duration", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "soon", "status": "running"}}}, 400},
+		{"plan out of order", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "done"}, {"after": "1s", "status": "running"}}}, 400},
+		{"failed without error", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "failed"}}}, 400},
+		{"plan too far", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "48h", "status": "running"}}}, 400},
+		{"unknown job", http.MethodGet, "/jobs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", nil, 404},
+		{"malformed job id", http.MethodGet, "/jobs/nope", nil, 400},
+		{"empty fault", http.MethodPost, "/faults", map[string]any{}, 400},
+		{"fault status out of range", http.MethodPost, "/faults", map[string]any{"status": 200}, 400},
+		{"unknown path", http.MethodGet, "/nope", nil, 404},
+		{"limit out of range", http.MethodGet, "/jobs?limit=0", nil, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := h.control(tc.method, tc.path, tc.body)
+			var e struct {
+				Status  int
+				Message string
+			}
+			a.decode(t, &e)
+			if a.status != tc.status || e.Status != tc.status || e.Message == "" {
+				t.Fatalf("%d %s; want %d with an ApiError", a.status, a.body, tc.status)
+			}
+		})
+	}
+	var list struct{ Jobs []jobView }
+	h.control(http.MethodGet, "/jobs", nil).decode(t, &list)
+	if len(list.Jobs) != 0 {
+		t.Fatalf("bad requests created jobs: %+v", list.Jobs)
+	}
+}
+
+// TestToken: with a token, every control request needs it.
+func TestToken(t *testing.T) {
+	h := start(t, "s3cret")
+	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0"} {
+		req, _ := http.NewRequest(http.MethodGet, h.url+control.Prefix+"/jobs", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if a := h.do(h.ctl, req); a.status != http.StatusUnauthorized || a.header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("Authorization %q: %d %s", auth, a.status, a.body)
+		}
+	}
+	if a := h.control(http.MethodGet, "/jobs", nil); a.status != http.StatusOK {
+		t.Fatalf("with the token: %d %s", a.status, a.body)
+	}
+}
+
+// TestOffByDefault: without Config.Control, the control paths are the API's
+// unknown routes.
+func TestOffByDefault(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "polyjobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := server.New(server.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Control() != nil {
+		t.Fatal("the control API is on by default")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, control.Prefix+"/reset", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("POST %s/reset without the control API: %d", control.Prefix, rec.Code)
+	}
+}

@@ -1,0 +1,79 @@
+package control
+
+import (
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Fault is a fault to inject into the Get Job API's next answers.
+type Fault struct {
+	ID uuid.UUID
+	// KeyID and JobID restrict the fault to requests made with that API key
+	// or for that job; uuid.Nil matches any.
+	KeyID, JobID uuid.UUID
+	// Remaining is how many answers the fault still takes.
+	Remaining int
+	// Status is the status to answer instead of the job (an ApiError body);
+	// zero only adds Latency to the usual answer.
+	Status int
+	// RetryAfter is the Retry-After header to send with Status, in whole
+	// seconds; negative sends none.
+	RetryAfter int
+	// Latency is waited before answering.
+	Latency time.Duration
+}
+
+// Faults are the faults to inject, in the order they were added. They live
+// in the process, not in the store.
+type Faults struct {
+	mu     sync.Mutex
+	faults []Fault
+}
+
+// Add adds f, giving it an id, and returns it.
+func (fs *Faults) Add(f Fault) Fault {
+	f.ID = uuid.New()
+	if f.Remaining <= 0 {
+		f.Remaining = 1
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.faults = append(fs.faults, f)
+	return f
+}
+
+// Take returns the first fault that matches a request made with keyID for
+// jobID, counting the answer against it, or false when none does.
+func (fs *Faults) Take(keyID, jobID uuid.UUID) (Fault, bool) {
+	if fs == nil {
+		return Fault{}, false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, f := range fs.faults {
+		if (f.KeyID != uuid.Nil && f.KeyID != keyID) || (f.JobID != uuid.Nil && f.JobID != jobID) {
+			continue
+		}
+		if fs.faults[i].Remaining--; fs.faults[i].Remaining == 0 {
+			fs.faults = append(fs.faults[:i], fs.faults[i+1:]...)
+		}
+		return f, true
+	}
+	return Fault{}, false
+}
+
+// List returns the faults still to happen.
+func (fs *Faults) List() []Fault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]Fault(nil), fs.faults...)
+}
+
+// Clear forgets every fault.
+func (fs *Faults) Clear() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.faults = nil
+}

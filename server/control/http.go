@@ -1,0 +1,325 @@
+package control
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	echomiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/polyjobs/polyjobs/generated/controlapi"
+	"github.com/polyjobs/polyjobs/generated/controlserver"
+	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/store"
+)
+
+// Prefix is where the control API is served, on the API's listener (the way
+// WireMock serves /__admin).
+const Prefix = "/__polyjobs"
+
+// Control serves the control API (control.openapi.yaml) under Prefix.
+type Control struct {
+	*Service
+	token string
+	e     *echo.Echo
+}
+
+// Options configure Control.
+type Options struct {
+	// Token, when set, must come with every request as
+	// "Authorization: Bearer <Token>". Serve the control API beyond
+	// loopback only with one.
+	Token string
+	// Logger receives server errors. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the control API of a store, with faults of its own.
+func New(s store.Store, opts Options) (*Control, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	spec, err := controlserver.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("control API spec: %w", err)
+	}
+	// Routes match under Prefix. (echo-middleware's own Prefix option clones
+	// the request, and the body the validator then reads is lost to the
+	// handler.)
+	spec.Servers = openapi3.Servers{{URL: Prefix}}
+	c := &Control{Service: NewService(s, &Faults{}, logger), token: opts.Token, e: echo.New()}
+	c.e.HideBanner, c.e.HidePort = true, true
+	c.e.HTTPErrorHandler = c.handleError
+	c.e.Use(echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
+		Options: openapi3filter.Options{
+			AuthenticationFunc:      c.authenticate,
+			SchemaValidationOptions: apispec.SchemaOptions(),
+		},
+		// Validation errors go to the error handler, in ApiError shape.
+		ErrorHandler: func(_ echo.Context, err *echo.HTTPError) error { return err },
+		// The one server is a path, not a host.
+		SilenceServersWarning: true,
+	}))
+	controlserver.RegisterHandlersWithBaseURL(c.e, controlserver.NewStrictHandler(handlers{c.Service}, nil), Prefix)
+	return c, nil
+}
+
+// ServeHTTP serves the control API.
+func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	c.e.ServeHTTP(w, r)
+}
+
+// authenticate checks the control token, when the server has one.
+func (c *Control) authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if c.token == "" {
+		return nil
+	}
+	got := in.RequestValidationInput.Request.Header.Values("Authorization")
+	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte("Bearer "+c.token)) != 1 {
+		return echo.NewHTTPError(http.StatusUnauthorized, "send Authorization: Bearer <control token>")
+	}
+	return nil
+}
+
+// handleError writes every error as an ApiError.
+func (c *Control) handleError(err error, ctx echo.Context) {
+	if ctx.Response().Committed {
+		return
+	}
+	status, message := http.StatusInternalServerError, "internal server error"
+	var he *echo.HTTPError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status, message = http.StatusNotFound, err.Error()
+	case errors.Is(err, store.ErrConflict):
+		status, message = http.StatusConflict, err.Error()
+	case errors.Is(err, store.ErrInvalid):
+		status, message = http.StatusBadRequest, err.Error()
+	case errors.As(err, &he) && he.Code == http.StatusForbidden:
+		// No security scheme accepted the request: the token is wrong.
+		status, message = http.StatusUnauthorized, "send Authorization: Bearer <control token>"
+	case errors.As(err, &he) && he.Code < 500:
+		status, message = he.Code, fmt.Sprint(he.Message)
+		if m, ok := he.Message.(string); ok {
+			message, _, _ = strings.Cut(m, "\n")
+		}
+	default:
+		c.Service.logger.Error("control request failed", slog.String("path", ctx.Request().URL.Path), slog.String("error", err.Error()))
+	}
+	if status == http.StatusUnauthorized {
+		ctx.Response().Header().Set("WWW-Authenticate", `Bearer realm="polyjobs control"`)
+	}
+	key := strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+	_ = ctx.JSON(status, controlapi.APIError{Status: status, Message: message, Key: &key})
+}
+
+// handlers implements the generated strict server on the Service.
+type handlers struct{ s *Service }
+
+var _ controlserver.StrictServerInterface = handlers{}
+
+func (h handlers) CreateOrganization(ctx context.Context, req controlserver.CreateOrganizationRequestObject) (controlserver.CreateOrganizationResponseObject, error) {
+	org, err := h.s.CreateOrganization(ctx, req.Body.Name)
+	if err != nil {
+		return nil, err
+	}
+	return controlserver.CreateOrganization201JSONResponse{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt}, nil
+}
+
+func (h handlers) CreateKey(ctx context.Context, req controlserver.CreateKeyRequestObject) (controlserver.CreateKeyResponseObject, error) {
+	kind := store.KeyKindUser
+	if req.Body.Kind != nil {
+		kind = store.KeyKind(*req.Body.Kind)
+	}
+	k, err := h.s.CreateKey(ctx, req.Org, kind)
+	if err != nil {
+		return nil, err
+	}
+	return controlserver.CreateKey201JSONResponse{ID: k.ID, OrgID: k.OrgID, Kind: controlapi.KeyKind(k.Kind), Secret: k.Secret}, nil
+}
+
+func (h handlers) RevokeKey(ctx context.Context, req controlserver.RevokeKeyRequestObject) (controlserver.RevokeKeyResponseObject, error) {
+	if err := h.s.RevokeKey(ctx, req.ID); err != nil {
+		return nil, err
+	}
+	return controlserver.RevokeKey204Response{}, nil
+}
+
+func (h handlers) CreateJob(ctx context.Context, req controlserver.CreateJobRequestObject) (controlserver.CreateJobResponseObject, error) {
+	var plan []Step
+	if req.Body.Plan != nil {
+		for i, st := range *req.Body.Plan {
+			after, err := time.ParseDuration(st.After)
+			if err != nil {
+				return nil, fmt.Errorf("plan step %d: %w: after %q is not a duration such as 1s", i+1, store.ErrInvalid, st.After)
+			}
+			plan = append(plan, Step{After: after, Transition: transition(string(st.Status), st.Result, st.Error)})
+		}
+	}
+	job, err := h.s.CreateJob(ctx, req.Body.Org, store.JobType(req.Body.Type), plan)
+	if err != nil {
+		return nil, err
+	}
+	return controlserver.CreateJob201JSONResponse(jobView(job)), nil
+}
+
+func (h handlers) GetJob(ctx context.Context, req controlserver.GetJobRequestObject) (controlserver.GetJobResponseObject, error) {
+	job, err := h.s.Job(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return controlserver.GetJob200JSONResponse(jobView(job)), nil
+}
+
+func (h handlers) ListJobs(ctx context.Context, req controlserver.ListJobsRequestObject) (controlserver.ListJobsResponseObject, error) {
+	f := store.JobFilter{Limit: 100}
+	p := req.Params
+	if p.Limit != nil {
+		f.Limit = *p.Limit
+	}
+	if p.Type != nil {
+		for _, t := range *p.Type {
+			f.Types = append(f.Types, store.JobType(t))
+		}
+	}
+	if p.Status != nil {
+		for _, st := range *p.Status {
+			f.Statuses = append(f.Statuses, store.JobStatus(st))
+		}
+	}
+	org := ""
+	if p.Org != nil {
+		org = *p.Org
+	}
+	jobs, err := h.s.ListJobs(ctx, org, f)
+	if err != nil {
+		return nil, err
+	}
+	out := controlserver.ListJobs200JSONResponse{Jobs: make([]controlapi.Job, len(jobs))}
+	for i, j := range jobs {
+		out.Jobs[i] = jobView(Job{Job: j})
+	}
+	return out, nil
+}
+
+func (h handlers) MoveJob(ctx context.Context, req controlserver.MoveJobRequestObject) (controlserver.MoveJobResponseObject, error) {
+	job, err := h.s.MoveJob(ctx, req.ID, transition(string(req.Body.Status), req.Body.Result, req.Body.Error))
+	if err != nil {
+		return nil, err
+	}
+	return controlserver.MoveJob200JSONResponse(jobView(job)), nil
+}
+
+func (h handlers) InjectFault(_ context.Context, req controlserver.InjectFaultRequestObject) (controlserver.InjectFaultResponseObject, error) {
+	b := req.Body
+	f := Fault{Remaining: 1, RetryAfter: -1}
+	if b.KeyID != nil {
+		f.KeyID = *b.KeyID
+	}
+	if b.JobID != nil {
+		f.JobID = *b.JobID
+	}
+	if b.Count != nil {
+		f.Remaining = *b.Count
+	}
+	if b.Status != nil {
+		f.Status = *b.Status
+	}
+	if b.RetryAfter != nil {
+		f.RetryAfter = *b.RetryAfter
+	}
+	if b.LatencyMs != nil {
+		f.Latency = time.Duration(*b.LatencyMs) * time.Millisecond
+	}
+	if f.Status == 0 && f.Latency == 0 {
+		return nil, fmt.Errorf("%w: a fault needs a status, a latency_ms, or both", store.ErrInvalid)
+	}
+	return controlserver.InjectFault201JSONResponse(faultView(h.s.Faults().Add(f))), nil
+}
+
+func (h handlers) ListFaults(context.Context, controlserver.ListFaultsRequestObject) (controlserver.ListFaultsResponseObject, error) {
+	faults := h.s.Faults().List()
+	out := controlserver.ListFaults200JSONResponse{Faults: make([]controlapi.Fault, len(faults))}
+	for i, f := range faults {
+		out.Faults[i] = faultView(f)
+	}
+	return out, nil
+}
+
+func (h handlers) ClearFaults(context.Context, controlserver.ClearFaultsRequestObject) (controlserver.ClearFaultsResponseObject, error) {
+	h.s.Faults().Clear()
+	return controlserver.ClearFaults204Response{}, nil
+}
+
+func (h handlers) Reset(ctx context.Context, _ controlserver.ResetRequestObject) (controlserver.ResetResponseObject, error) {
+	if err := h.s.Reset(ctx); err != nil {
+		return nil, err
+	}
+	return controlserver.Reset204Response{}, nil
+}
+
+// transition is the store transition a request describes.
+func transition(status string, result json.RawMessage, errMsg *string) store.Transition {
+	t := store.Transition{To: store.JobStatus(status), Result: result}
+	if errMsg != nil {
+		t.Error = *errMsg
+	}
+	return t
+}
+
+// jobView is a job as the control API shows it.
+func jobView(j Job) controlapi.Job {
+	v := controlapi.Job{ID: j.ID, OrgID: j.OrgID, Type: string(j.Type), Status: controlapi.JobStatus(j.Status),
+		Result: j.Result, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+	if v.Result == nil {
+		v.Result = json.RawMessage("null")
+	}
+	if j.Error != "" {
+		v.Error = &j.Error
+	}
+	if len(j.Plan) > 0 {
+		plan := make([]controlapi.PendingStep, len(j.Plan))
+		for i, st := range j.Plan {
+			plan[i] = controlapi.PendingStep{At: st.At, Status: string(st.Transition.To), Result: st.Transition.Result}
+			if st.Transition.Error != "" {
+				plan[i].Error = &st.Transition.Error
+			}
+		}
+		v.Plan = &plan
+	}
+	return v
+}
+
+// faultView is a fault as the control API shows it.
+func faultView(f Fault) controlapi.Fault {
+	v := controlapi.Fault{ID: f.ID, Remaining: f.Remaining}
+	if f.KeyID != uuid.Nil {
+		v.KeyID = &f.KeyID
+	}
+	if f.JobID != uuid.Nil {
+		v.JobID = &f.JobID
+	}
+	if f.Status != 0 {
+		v.Status = &f.Status
+	}
+	if f.RetryAfter >= 0 {
+		v.RetryAfter = &f.RetryAfter
+	}
+	if f.Latency > 0 {
+		ms := int(f.Latency / time.Millisecond)
+		v.LatencyMs = &ms
+	}
+	return v
+}
