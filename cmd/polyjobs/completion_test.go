@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )
@@ -52,13 +54,18 @@ func TestCompleteJobArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := demo.Setup(ctx, s, keys)
+	ops := control.NewService(s, &control.Faults{}, nil)
+	creds, err := demo.Setup(ctx, ops, s, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo.Driver{Store: s, OrgID: creds.OrgID, FailureRate: 0.5}
+	d := &demo.Driver{Control: ops, OrgID: creds.OrgID, Interval: time.Millisecond, FailureRate: 0.5}
 	for range 10 {
 		if err := d.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if _, err := ops.TakeDueSteps(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/internal/buildinfo"
 	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )
 
@@ -49,6 +50,8 @@ type serveOptions struct {
 	failureBurst  int
 	adminToken    string
 	pprof         bool
+	control       bool
+	controlToken  string
 
 	// program is how the binary was invoked, for the commands the --dev
 	// banner prints.
@@ -95,6 +98,10 @@ func (o *serveOptions) flags() []flagSpec {
 			usage: "bearer token the admin listener requires for /metrics and /debug/pprof/ (/healthz and /readyz stay open); prefer the environment variable, the command line is visible to other users"},
 		{name: "pprof", env: "POLYJOBS_PPROF", value: boolFlag(&o.pprof, false),
 			usage: "serve Go's profiles on the admin listener's /debug/pprof/"},
+		{name: "control", env: "POLYJOBS_CONTROL", value: boolFlag(&o.control, false),
+			usage: "serve the control API under /__polyjobs/ on the API listener (create organizations, keys and planned jobs, inject faults, reset); --dev turns it on"},
+		{name: "control-token", env: "POLYJOBS_CONTROL_TOKEN", value: stringFlag(&o.controlToken, ""),
+			usage: "bearer token the control API requires; needed when --addr is not a loopback address"},
 		{name: "retention", env: "POLYJOBS_RETENTION", value: durationFlag(&o.retention, server.DefaultRetention),
 			usage: "terminal jobs older than this are purged"},
 		{name: "purge-interval", env: "POLYJOBS_PURGE_INTERVAL", value: durationFlag(&o.purgeInterval, time.Hour),
@@ -110,7 +117,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "dev-keys", env: "POLYJOBS_DEV_KEYS", value: stringFlag(&o.devKeys, defaultDevKeys),
 			usage: "file keeping the demo keys between --dev runs (mode 0600)"},
 		{name: "dev-interval", env: "POLYJOBS_DEV_INTERVAL", value: durationFlag(&o.devInterval, 3*time.Second),
-			usage: "how often the demo jobs of --dev move"},
+			usage: "the time unit of the demo jobs of --dev: each runs after one to two, and ends two to eight later"},
 	}
 }
 
@@ -162,6 +169,10 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 			return usagef("%s must not be negative, got %d", flagSource(cmd, n.name), n.value)
 		}
 	}
+	if (o.control || o.dev) && o.controlToken == "" && !loopbackAddr(o.addr) {
+		return usagef("the control API can reset the server: %s %q is not a loopback address, so give it --control-token (POLYJOBS_CONTROL_TOKEN)",
+			flagSource(cmd, "addr"), o.addr)
+	}
 	if o.dev {
 		// --dev prints its keys and serves demo data: never beyond this host.
 		for _, a := range []struct{ name, addr string }{{"addr", o.addr}, {"admin-addr", o.adminAddr}} {
@@ -198,18 +209,6 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 
-	var creds demo.Credentials
-	var driver *demo.Driver
-	if o.dev {
-		if creds, err = demo.Setup(ctx, st, o.devKeys); err != nil {
-			return err
-		}
-		driver = &demo.Driver{Store: st, OrgID: creds.OrgID, Logger: logger, FailureRate: 0.2}
-		if err := driver.Tick(ctx); err != nil {
-			return fmt.Errorf("demo jobs: %w", err)
-		}
-	}
-
 	info := buildinfo.Read()
 	metrics := server.NewMetrics()
 	if err := registerBuildInfo(metrics.Registry, info); err != nil {
@@ -220,10 +219,24 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		Rate: o.rate, Burst: o.burst, KeyCacheTTL: o.keyCacheTTL, JobCacheTTL: o.jobCacheTTL,
 		AuthFailureRate: o.failureRate, AuthFailureBurst: o.failureBurst,
 		MaxWait: o.maxWait, MaxWaiters: o.maxWaiters, MaxWaitersPerKey: o.maxKeyWaiters,
-		Plain: o.plain,
+		Plain: o.plain, Control: o.controlOptions(),
 	})
 	if err != nil {
 		return err
+	}
+	var creds demo.Credentials
+	var driver *demo.Driver
+	if ctl := handler.Control(); ctl != nil {
+		go ctl.Run(ctx)
+		if o.dev {
+			if creds, err = demo.Setup(ctx, ctl.Service, st, o.devKeys); err != nil {
+				return err
+			}
+			driver = &demo.Driver{Control: ctl.Service, OrgID: creds.OrgID, Logger: logger, Interval: o.devInterval, FailureRate: 0.2}
+			if err := driver.Tick(ctx); err != nil {
+				return fmt.Errorf("demo jobs: %w", err)
+			}
+		}
 	}
 	tcp, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -258,7 +271,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		if err := printDevBanner(ctx, stdout, baseURL, o, creds, st); err != nil {
 			return err
 		}
-		go driver.Run(ctx, o.devInterval)
+		go driver.Run(ctx)
 	}
 	purger := &server.Purger{Store: st, Retention: o.retention, Interval: o.purgeInterval, Logger: logger}
 	go purger.Run(ctx)
@@ -288,6 +301,14 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// controlOptions turns the control API on for --control and --dev.
+func (o *serveOptions) controlOptions() *control.Options {
+	if !o.control && !o.dev {
+		return nil
+	}
+	return &control.Options{Token: o.controlToken}
 }
 
 // loopbackAddr reports whether a listen address is on a loopback interface

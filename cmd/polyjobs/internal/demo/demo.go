@@ -1,6 +1,7 @@
 // Package demo gives `polyjobs serve --dev` its demo organization, keys and
 // jobs that keep moving through their lifecycle, so that a newcomer can poll
-// real, changing jobs a second after starting the server.
+// real, changing jobs a second after starting the server. It does so with
+// the control API's operations (server/control), as a test suite would.
 package demo
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -30,12 +32,12 @@ type Credentials struct {
 // only key hashes, so the keys themselves are kept in keyFile (mode 0600) to
 // be shown again on the next start; when the file is missing or its keys no
 // longer work, new keys are made and the file rewritten.
-func Setup(ctx context.Context, s store.Store, keyFile string) (Credentials, error) {
-	org, err := s.OrganizationByName(ctx, OrgName)
+func Setup(ctx context.Context, c *control.Service, s store.Store, keyFile string) (Credentials, error) {
+	org, err := c.Organization(ctx, OrgName)
 	if errors.Is(err, store.ErrNotFound) {
-		org, err = s.CreateOrganization(ctx, OrgName)
+		org, err = c.CreateOrganization(ctx, OrgName)
 		if errors.Is(err, store.ErrConflict) { // another replica created it first
-			org, err = s.OrganizationByName(ctx, OrgName)
+			org, err = c.Organization(ctx, OrgName)
 		}
 	}
 	if err != nil {
@@ -45,11 +47,15 @@ func Setup(ctx context.Context, s store.Store, keyFile string) (Credentials, err
 		return creds, nil
 	}
 	creds := Credentials{OrgID: org.ID}
-	if creds.UserKey, err = newKey(ctx, s, org.ID, store.KeyKindUser); err != nil {
-		return Credentials{}, err
-	}
-	if creds.OrgKey, err = newKey(ctx, s, org.ID, store.KeyKindOrg); err != nil {
-		return Credentials{}, err
+	for _, k := range []struct {
+		kind   store.KeyKind
+		secret *string
+	}{{store.KeyKindUser, &creds.UserKey}, {store.KeyKindOrg, &creds.OrgKey}} {
+		key, err := c.CreateKey(ctx, org.ID.String(), k.kind)
+		if err != nil {
+			return Credentials{}, fmt.Errorf("demo %s key: %w", k.kind, err)
+		}
+		*k.secret = key.Secret
 	}
 	data, err := json.MarshalIndent(creds, "", "  ")
 	if err != nil {
@@ -88,15 +94,4 @@ func loadKeys(ctx context.Context, s store.Store, keyFile string, orgID uuid.UUI
 		}
 	}
 	return creds, true
-}
-
-func newKey(ctx context.Context, s store.Store, orgID uuid.UUID, kind store.KeyKind) (string, error) {
-	secret, hash, err := apikey.New(kind)
-	if err != nil {
-		return "", err
-	}
-	if _, err := s.CreateKey(ctx, orgID, kind, hash); err != nil {
-		return "", fmt.Errorf("demo %s key: %w", kind, err)
-	}
-	return secret, nil
 }

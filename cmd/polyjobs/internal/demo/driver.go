@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -10,26 +9,31 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
 // ActivePerType is how many demo jobs of each type are kept moving.
 const ActivePerType = 2
 
-// Driver keeps demo jobs of every type moving: each tick it advances some
-// active jobs one step (created → running → done, or sometimes failed) and
-// creates new ones so each type always has ActivePerType jobs in progress.
+// Driver keeps demo jobs of every type moving: each tick it gives every type
+// new jobs, each with a plan (running after a while, then done with a
+// realistic result, or sometimes failed), until ActivePerType of them are in
+// progress. The control API's plan runner takes the steps.
 type Driver struct {
-	Store  store.Store
-	OrgID  uuid.UUID
-	Logger *slog.Logger
+	Control *control.Service
+	OrgID   uuid.UUID
+	Logger  *slog.Logger
+	// Interval is the unit of the plans: a job runs after one to two, and
+	// finishes two to eight more.
+	Interval time.Duration
 	// FailureRate is the share of jobs that fail rather than finish.
 	FailureRate float64
 }
 
-// Run ticks every interval until ctx ends.
-func (d *Driver) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+// Run ticks every Interval until ctx ends.
+func (d *Driver) Run(ctx context.Context) {
+	t := time.NewTicker(d.Interval)
 	defer t.Stop()
 	for {
 		if err := d.Tick(ctx); err != nil && ctx.Err() == nil {
@@ -43,29 +47,19 @@ func (d *Driver) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Tick advances the demo once.
+// Tick starts the jobs that bring every type to ActivePerType in progress.
 func (d *Driver) Tick(ctx context.Context) error {
-	active, err := d.Store.ListJobs(ctx, store.JobFilter{OrgID: d.OrgID, Statuses: []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}})
+	active, err := d.Control.ListJobs(ctx, d.OrgID.String(), store.JobFilter{Statuses: []store.JobStatus{api.JobStatusCreated, api.JobStatusRunning}})
 	if err != nil {
 		return err
 	}
 	perType := map[store.JobType]int{}
 	for _, job := range active {
-		// Each job moves with probability 1/2 per tick, so lifetimes vary.
-		if rand.IntN(2) == 0 {
-			perType[job.Type]++
-			continue
-		}
-		if err := d.advance(ctx, job); err != nil {
-			return err
-		}
-		if job.Status == api.JobStatusCreated {
-			perType[job.Type]++
-		}
+		perType[job.Type]++
 	}
 	for _, typ := range store.JobTypes() {
 		for n := perType[typ]; n < ActivePerType; n++ {
-			if _, err := d.Store.CreateJob(ctx, d.OrgID, typ); err != nil {
+			if _, err := d.Control.CreateJob(ctx, d.OrgID.String(), typ, d.plan(typ)); err != nil {
 				return err
 			}
 		}
@@ -73,17 +67,14 @@ func (d *Driver) Tick(ctx context.Context) error {
 	return nil
 }
 
-func (d *Driver) advance(ctx context.Context, job store.Job) error {
-	t := store.Start()
-	if job.Status == api.JobStatusRunning {
-		t = store.Finish(Result(job.Type, job.ID))
-		if rand.Float64() < d.FailureRate {
-			t = store.Fail(Failure())
-		}
+// plan is a random lifecycle for a job of type typ.
+func (d *Driver) plan(typ store.JobType) []control.Step {
+	between := func(lo, hi int) time.Duration {
+		return time.Duration(lo)*d.Interval + rand.N(time.Duration(hi-lo)*d.Interval+1)
 	}
-	_, err := d.Store.Transition(ctx, job.ID, t)
-	if errors.Is(err, store.ErrConflict) { // someone else (an admin command) moved it first
-		return nil
+	end := store.Finish(Result(typ, uuid.New()))
+	if rand.Float64() < d.FailureRate {
+		end = store.Fail(Failure())
 	}
-	return err
+	return []control.Step{{After: between(1, 2), Transition: store.Start()}, {After: between(2, 8), Transition: end}}
 }
