@@ -1,19 +1,24 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
 
 func TestRateLimitPerKey(t *testing.T) {
@@ -238,5 +243,32 @@ func TestAdminToken(t *testing.T) {
 		if got := call(tc.path, tc.auth...); got != tc.want {
 			t.Errorf("%s with %q: %d; want %d", tc.path, tc.auth, got, tc.want)
 		}
+	}
+}
+
+// TestReadyzNoticesAReplacedDatabase: a SQLite file deleted or replaced under
+// the server makes it unready, and the log says why.
+func TestReadyzNoticesAReplacedDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "polyjobs.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	logs := &syncbuf.Buffer{}
+	admin := server.AdminHandler(server.AdminConfig{Store: s, Metrics: server.NewMetrics(), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := ready(); code != 200 {
+		t.Fatalf("/readyz = %d", code)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if code := ready(); code != http.StatusServiceUnavailable || !strings.Contains(logs.String(), "was deleted") {
+		t.Fatalf("/readyz after the file was deleted = %d; log:\n%s", code, logs)
 	}
 }
