@@ -34,7 +34,6 @@ import (
 	"net/http/httputil"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -43,6 +42,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -124,31 +124,6 @@ func (sc *specChecker) validateAPIError(body []byte) error {
 	return sc.apiError.VisitJSON(value, apispec.SchemaOptions()...)
 }
 
-// fuzzLog is the server's log sink during fuzzing: reset before each input so
-// it holds only that input's lines and does not grow without bound.
-type fuzzLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *fuzzLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *fuzzLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
-
-func (l *fuzzLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // fuzzEnv is the server and fixtures one fuzz target shares between inputs.
 // It is built with the target's *testing.F; nothing in it calls Fatal once
 // fuzzing runs.
@@ -158,7 +133,7 @@ type fuzzEnv struct {
 	// (Config.Plain): the reference e's answers must match.
 	plain *server.Handler
 	spec  *specChecker
-	logs  *fuzzLog
+	logs  *syncbuf.Buffer
 	// a is the organization whose credentials FuzzPath and FuzzHeaders send;
 	// b is another organization.
 	a, b tenant
@@ -189,7 +164,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		f.Fatalf("open sqlite: %v", err)
 	}
 	f.Cleanup(func() { s.Close() })
-	logs := &fuzzLog{}
+	logs := &syncbuf.Buffer{}
 	// Rate limits are off: every input reuses the same few keys from the same
 	// address, and a 429 would say nothing about the input.
 	e, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Rate: -1, AuthFailureRate: -1})
@@ -306,7 +281,7 @@ func (fe *fuzzEnv) serve(t *testing.T, req *http.Request) response {
 // serveOnce serves req once and checks the invariants.
 func (fe *fuzzEnv) serveOnce(t *testing.T, req *http.Request) response {
 	t.Helper()
-	fe.logs.reset()
+	fe.logs.Reset()
 	rec := httptest.NewRecorder()
 	fe.e.ServeHTTP(rec, req)
 	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}

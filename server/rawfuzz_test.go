@@ -61,7 +61,7 @@ func FuzzRawRequest(f *testing.F) {
 	addr := ln.Addr().String()
 
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		fe.logs.reset()
+		fe.logs.Reset()
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
