@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,10 @@ type Store struct {
 	// database's -shm file, which wal maps, stays the same file.
 	pin *sql.Conn
 	// wal, when not nil, tells whether anything was committed (ChangeToken).
-	wal *walWatch
+	// walMu guards it: Close unmaps its memory while a request, or the wait
+	// hub, may still ask for the token.
+	walMu sync.RWMutex
+	wal   *walWatch
 	// subs hear of the transitions made through this store.
 	subs store.Subscribers
 }
@@ -188,6 +192,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // ChangeToken implements store.ChangeWatcher from the WAL-index header (see
 // walwatch.go): it changes with every commit, by any process.
 func (s *Store) ChangeToken() (store.ChangeToken, bool) {
+	s.walMu.RLock()
+	defer s.walMu.RUnlock()
 	if s.wal == nil {
 		return store.ChangeToken{}, false
 	}
@@ -204,6 +210,8 @@ func (s *Store) Close() error {
 		s.pin.Close()
 	}
 	err := s.db.Close()
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
 	if s.wal != nil {
 		s.wal = nil
 		releaseWALWatch(s.path)
