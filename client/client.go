@@ -25,7 +25,9 @@ const DefaultBaseURL = "https://app.polytomic.com"
 // DefaultHTTPTimeout bounds each HTTP attempt of a Client that was not given
 // its own *http.Client, so that a server that stops answering cannot hang a
 // caller whose context has no deadline. A timed-out attempt is retried like
-// any network error.
+// any network error. A request that asks the server to hold it (see
+// GetJobIfChanged) asks for at most half the timeout of the Client's
+// *http.Client.
 const DefaultHTTPTimeout = 60 * time.Second
 
 // Client calls the Polytomic Jobs API. Create it with New; it is safe for
@@ -38,6 +40,9 @@ type Client struct {
 	retry         RetryPolicy
 	authorization string // the Authorization header value; never printed
 	authScheme    string // "bearer" or "basic", for String
+	// httpTimeout is the Timeout of the *http.Client requests are sent
+	// with (zero: none). A held request asks for at most half of it.
+	httpTimeout time.Duration
 
 	// Hooks replaced by in-package tests and benchmarks to simulate time and
 	// seed the jitter. now and sleep must agree with each other.
@@ -144,6 +149,7 @@ func New(opts ...Option) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
+	c.httpTimeout = hc.Timeout
 	c.gen, err = api.NewClientWithResponses(c.baseURL,
 		api.WithHTTPClient(withSameOriginCredentials(hc)),
 		api.WithRequestEditorFn(c.editRequest))

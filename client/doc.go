@@ -20,6 +20,15 @@
 // user key, sends a pinned X-Polytomic-Version by default, and polls with
 // Wait.
 //
+// # Waiting without polling
+//
+// A server that supports it, such as the polyjobs reference server, tags each
+// state of a job with an ETag (Job.ETag) and can hold a conditional request
+// until the job changes: Wait uses that by itself, and GetJobIfChanged gives
+// it to callers who poll themselves. Against a server without it, such as
+// Polytomic's API, both fall back to plain requests: Wait polls exactly as
+// it always did.
+//
 // # Errors
 //
 // Every error of GetJob and Wait names the job it concerns. The server's error responses are

@@ -131,6 +131,57 @@ func ExampleClient_Wait() {
 	// result: [{"name":"id","type":"integer"}]
 }
 
+func ExampleClient_GetJobIfChanged() {
+	srv, err := servertest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	id := srv.CreateJob(client.JobTypeSampleModel)
+	srv.Start(id)
+
+	c, err := client.New(client.WithBaseURL(srv.URL), client.WithAPIKey(srv.UserKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	job, err := c.GetJob(ctx, client.JobTypeSampleModel, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Nothing changed: the server answers 304 Not Modified, without a body,
+	// and the job comes back as it was.
+	same, changed, err := c.GetJobIfChanged(ctx, job, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(same.Status, changed)
+
+	// Here the job finishes in a moment; usually it just happens.
+	time.AfterFunc(100*time.Millisecond, func() {
+		srv.Finish(id, map[string]any{"records": []any{}, "warnings": []any{}})
+	})
+	for !job.Terminal() {
+		// The server holds each request until the job changes, for up to
+		// 30 s (the reference server: 20 s); a 304 means it did not.
+		next, changed, err := c.GetJobIfChanged(ctx, job, 30*time.Second)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if changed {
+			fmt.Println("status:", next.Status)
+		}
+		if next.WaitApplied == 0 && !next.Terminal() {
+			// The server answered at once (Polytomic's does): poll.
+			time.Sleep(max(next.RetryAfter, 2*time.Second))
+		}
+		job = next
+	}
+	// Output:
+	// running false
+	// status: done
+}
+
 func ExampleConfigError() {
 	// A program that configures its Client from its own settings can point
 	// its user at the setting at fault.

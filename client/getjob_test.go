@@ -2,10 +2,13 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -460,4 +463,291 @@ func FuzzResponse(f *testing.F) {
 			t.Fatalf("APIError %+v", e)
 		}
 	})
+}
+
+// TestGetJobIfChanged walks a job through its lifecycle with conditional
+// requests to the reference server: 304s that keep the last job, waits that
+// run out, changes seen at once by a held request.
+func TestGetJobIfChanged(t *testing.T) {
+	srv := servertest.New(t, servertest.WithPollHint(3*time.Second))
+	c := newServerClient(t, srv)
+	ctx := t.Context()
+	id := srv.CreateJob(JobTypeExportLogs)
+	last, err := c.GetJob(ctx, JobTypeExportLogs, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(last.ETag, `"`) || !strings.HasSuffix(last.ETag, `"`) || last.WaitApplied != 0 {
+		t.Fatalf("GetJob: ETag %q, WaitApplied %v; want a quoted ETag and no wait", last.ETag, last.WaitApplied)
+	}
+	steps := []struct {
+		name string
+		// change changes the job; with held, while the request is held.
+		change      func()
+		held        bool
+		wait        time.Duration
+		changed     bool
+		status      JobStatus
+		waitApplied time.Duration
+		retryAfter  time.Duration
+	}{
+		{"unchanged", nil, false, 0, false, JobStatusCreated, 0, 3 * time.Second},
+		{"unchanged after the wait ran out", nil, false, time.Second, false, JobStatusCreated, time.Second, 3 * time.Second},
+		{"changed before the request", func() { srv.Start(id) }, false, 0, true, JobStatusRunning, 0, 3 * time.Second},
+		{"changed while held", func() { srv.Finish(id, map[string]string{"url": "https://example.com/x"}) }, true, 20 * time.Second, true, JobStatusDone, 20 * time.Second, 0},
+		{"terminal: never held", nil, false, 20 * time.Second, false, JobStatusDone, 0, 0},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			if step.change != nil && !step.held {
+				step.change()
+			}
+			before := srv.Requests()
+			if step.held {
+				go func() {
+					if waitHeld(t, srv, 1, before+1) {
+						step.change()
+					}
+				}()
+			}
+			job, changed, err := c.GetJobIfChanged(ctx, last, step.wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed != step.changed || job.Status != step.status || job.ID != id || job.Type != JobTypeExportLogs {
+				t.Fatalf("changed %v, job %+v; want %v, %s", changed, job, step.changed, step.status)
+			}
+			if job.WaitApplied != step.waitApplied || job.RetryAfter != step.retryAfter {
+				t.Errorf("WaitApplied %v, RetryAfter %v; want %v, %v", job.WaitApplied, job.RetryAfter, step.waitApplied, step.retryAfter)
+			}
+			if (job.ETag != last.ETag) != changed || job.ETag == "" {
+				t.Errorf("ETag %q after %q; changed %v", job.ETag, last.ETag, changed)
+			}
+			if !changed && job == last {
+				t.Error("unchanged: got last itself, not a copy")
+			}
+			if n := srv.Requests() - before; n != 1 {
+				t.Errorf("%d requests; want 1", n)
+			}
+			last = job
+		})
+	}
+	if string(last.Result) != `{"url":"https://example.com/x"}` {
+		t.Errorf("result %s", last.Result)
+	}
+}
+
+// TestGetJobIfChangedHeaders: the entity tag a server sends comes back in
+// If-None-Match byte for byte, whatever it holds, and the wait asked for is
+// whole seconds within the context's deadline and the HTTP client's timeout.
+func TestGetJobIfChangedHeaders(t *testing.T) {
+	id := uuid.New()
+	running := jobJSON(id, JobTypeExportLogs, JobStatusRunning, "", "")
+	t.Run("ETag", func(t *testing.T) {
+		for _, etag := range []string{`"abc"`, `W/"abc"`, `W/"abc", "def"`, `"a,b;c=d"`, `""`, "\"caf\xc3\xa9\"", `"tab	inside"`} {
+			t.Run(etag, func(t *testing.T) {
+				srv := newScriptServer(t, reply{status: 200, body: running, headers: map[string]string{"ETag": etag}},
+					reply{status: 304, headers: map[string]string{"ETag": etag}})
+				c := newClient(t, srv.URL)
+				last, err := c.GetJob(t.Context(), JobTypeExportLogs, id)
+				if err != nil || last.ETag != etag {
+					t.Fatalf("GetJob: ETag %q, %v; want %q", last.ETag, err, etag)
+				}
+				job, changed, err := c.GetJobIfChanged(t.Context(), last, 5*time.Second)
+				if err != nil || changed || job.ETag != etag {
+					t.Fatalf("GetJobIfChanged: %+v, %v, %v", job, changed, err)
+				}
+				if got := srv.lastRequest().Header.Values("If-None-Match"); len(got) != 1 || got[0] != etag {
+					t.Fatalf("If-None-Match %q; want %q", got, etag)
+				}
+			})
+		}
+	})
+	t.Run("Prefer", func(t *testing.T) {
+		noTimeout := WithHTTPClient(&http.Client{})
+		tests := []struct {
+			name     string
+			wait     time.Duration
+			deadline time.Duration // zero: none
+			opts     []Option
+			want     string // empty: no Prefer
+		}{
+			{"thirty seconds", 30 * time.Second, 0, nil, "wait=30"},
+			{"capped by half DefaultHTTPTimeout", time.Hour, 0, nil, "wait=30"},
+			{"client without timeout", 90 * time.Second, 0, []Option{noTimeout}, "wait=90"},
+			{"client with a short timeout", 30 * time.Second, 0, []Option{WithHTTPClient(&http.Client{Timeout: 9 * time.Second})}, "wait=4"},
+			{"rounded down", 2500 * time.Millisecond, 0, nil, "wait=2"},
+			{"under a second", 999 * time.Millisecond, 0, nil, ""},
+			{"none", 0, 0, nil, ""},
+			{"negative", -time.Second, 0, nil, ""},
+			// Leave 1/17 for the server's random extra.
+			{"within the deadline", 30 * time.Second, 10 * time.Second, nil, "wait=9"},
+			{"deadline too close", 30 * time.Second, time.Second, nil, ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				srv := newScriptServer(t, reply{status: 304, headers: map[string]string{"ETag": `"x"`}})
+				c := newClient(t, srv.URL, tc.opts...)
+				ctx := t.Context()
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				last := &Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning, ETag: `"x"`}
+				if _, _, err := c.GetJobIfChanged(ctx, last, tc.wait); err != nil {
+					t.Fatal(err)
+				}
+				if got := srv.lastRequest().Header.Values("Prefer"); tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || got[0] != tc.want) {
+					t.Fatalf("Prefer %q; want %q", got, tc.want)
+				}
+			})
+		}
+	})
+	t.Run("no ETag", func(t *testing.T) {
+		// Polytomic sends no ETag: the request is GetJob's, and changed
+		// compares the states.
+		srv := newScriptServer(t, reply{status: 200, body: running}, reply{status: 200, body: running},
+			reply{status: 200, body: jobJSON(id, JobTypeExportLogs, JobStatusDone, `{"url":"x"}`, "")})
+		c := newClient(t, srv.URL)
+		last, err := c.GetJob(t.Context(), JobTypeExportLogs, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []struct {
+			changed bool
+			status  JobStatus
+		}{{false, JobStatusRunning}, {true, JobStatusDone}} {
+			job, changed, err := c.GetJobIfChanged(t.Context(), last, 30*time.Second)
+			if err != nil || changed != want.changed || job.Status != want.status || job.WaitApplied != 0 {
+				t.Fatalf("GetJobIfChanged: %+v, %v, %v; want %v %s", job, changed, err, want.changed, want.status)
+			}
+			r := srv.lastRequest()
+			if r.Header.Get("If-None-Match") != "" || r.Header.Get("Prefer") != "" {
+				t.Fatalf("sent If-None-Match %q, Prefer %q without an ETag", r.Header.Get("If-None-Match"), r.Header.Get("Prefer"))
+			}
+			last = job
+		}
+	})
+	t.Run("unusable", func(t *testing.T) {
+		srv := newScriptServer(t, reply{status: 304})
+		c := newClient(t, srv.URL)
+		if _, _, err := c.GetJobIfChanged(t.Context(), nil, 0); err == nil {
+			t.Error("no error for a nil job")
+		}
+		forged := &Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning, ETag: "\"a\r\nX-Injected: 1\""}
+		if _, _, err := c.GetJobIfChanged(t.Context(), forged, 0); err == nil || !strings.Contains(err.Error(), "no request sent") {
+			t.Errorf("ETag with a line break: %v", err)
+		}
+		if srv.count() != 0 {
+			t.Errorf("%d requests; want none", srv.count())
+		}
+	})
+}
+
+// bodiedNotModified answers every request with a 304 that carries a job
+// body, which net/http's server would never send: the client must ignore it.
+type bodiedNotModified struct{ body string }
+
+func (t bodiedNotModified) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode:    http.StatusNotModified,
+		Status:        "304 Not Modified",
+		Header:        http.Header{"Etag": {`"fresh"`}, "Retry-After": {"4"}, "Content-Type": {"application/json"}},
+		Body:          io.NopCloser(strings.NewReader(t.body)),
+		ContentLength: int64(len(t.body)),
+		Request:       r,
+	}, nil
+}
+
+// TestNotModifiedIsNeverAJob: a 304 answers a conditional request with the
+// last job, whatever body it carries; to an unconditional request it is an
+// *APIError, never a job.
+func TestNotModifiedIsNeverAJob(t *testing.T) {
+	id := uuid.New()
+	body := jobJSON(id, JobTypeExportLogs, JobStatusDone, `{"url":"https://evil.example.com"}`, "")
+	c := newClient(t, "https://app.polytomic.com", WithHTTPClient(&http.Client{Transport: bodiedNotModified{body}}))
+	last := &Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning, ETag: `"stale"`, RetryAfter: time.Second}
+	job, changed, err := c.GetJobIfChanged(t.Context(), last, 0)
+	if err != nil || changed || job.Status != JobStatusRunning || job.Result != nil || job.ETag != `"fresh"` || job.RetryAfter != 4*time.Second {
+		t.Fatalf("conditional: %+v, %v, %v; want the running job with the 304's ETag and Retry-After", job, changed, err)
+	}
+	job, err = c.GetJob(t.Context(), JobTypeExportLogs, id)
+	var apiErr *APIError
+	if job != nil || !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotModified {
+		t.Fatalf("unconditional: %+v, %v; want an *APIError for the 304", job, err)
+	}
+}
+
+// TestConditionalRetries: a conditional request is retried like any other;
+// when one that asked to be held is cut on the way, the retries ask for no
+// wait.
+func TestConditionalRetries(t *testing.T) {
+	id := uuid.New()
+	notModified := reply{status: 304, headers: map[string]string{"ETag": `"x"`}}
+	apiErr := func(status int) reply {
+		return reply{status: status, body: fmt.Sprintf(`{"status":%d,"message":"x"}`, status)}
+	}
+	tests := []struct {
+		name    string
+		replies []reply
+		want    error
+		prefer  []string // the Prefer header of each request
+	}{
+		{"503 then 304", []reply{apiErr(503), notModified}, nil, []string{"wait=20", "wait=20"}},
+		{"429 then 304", []reply{{status: 429, body: `{"status":429,"message":"slow down"}`, headers: map[string]string{"Retry-After": "1"}}, notModified}, nil, []string{"wait=20", "wait=20"}},
+		{"502 then 304", []reply{apiErr(502), notModified}, nil, []string{"wait=20", ""}},
+		{"504 then 304", []reply{apiErr(504), notModified}, nil, []string{"wait=20", ""}},
+		{"connection cut then 304", []reply{{abort: true}, notModified}, nil, []string{"wait=20", ""}},
+		{"404", []reply{apiErr(404)}, ErrNotFound, []string{"wait=20"}},
+		{"persistent 503", []reply{apiErr(503)}, ErrServer, []string{"wait=20", "wait=20", "wait=20"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScriptServer(t, tc.replies...)
+			c := newClient(t, srv.URL)
+			newFakeClock(time.Now()).install(c, 0)
+			last := &Job{ID: id, Type: JobTypeExportLogs, Status: JobStatusRunning, ETag: `"x"`}
+			job, changed, err := c.GetJobIfChanged(t.Context(), last, 20*time.Second)
+			if !errors.Is(err, tc.want) || tc.want == nil && (changed || job.Status != JobStatusRunning) {
+				t.Fatalf("%+v, %v, %v; want error %v", job, changed, err, tc.want)
+			}
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			var prefer []string
+			for _, r := range srv.requests {
+				if r.Header.Get("If-None-Match") != `"x"` {
+					t.Errorf("a request without the If-None-Match: %q", r.Header.Get("If-None-Match"))
+				}
+				prefer = append(prefer, r.Header.Get("Prefer"))
+			}
+			if !slices.Equal(prefer, tc.prefer) {
+				t.Errorf("Prefer %q; want %q", prefer, tc.prefer)
+			}
+		})
+	}
+}
+
+func TestParsePreferenceApplied(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   time.Duration
+	}{
+		{nil, 0},
+		{[]string{"wait=20"}, 20 * time.Second},
+		{[]string{"WAIT = 7"}, 7 * time.Second},
+		{[]string{`wait="3"`}, 3 * time.Second},
+		{[]string{"return=minimal, wait=5"}, 5 * time.Second},
+		{[]string{"return=minimal", "wait=5;x=y"}, 5 * time.Second},
+		{[]string{"wait=0"}, 0},
+		{[]string{"wait=-1"}, 0},
+		{[]string{"wait=soon"}, 0},
+		{[]string{"wait=99999999"}, 0},
+		{[]string{"wait"}, 0},
+		{[]string{"respond-async"}, 0},
+	} {
+		if got := parsePreferenceApplied(tc.values); got != tc.want {
+			t.Errorf("parsePreferenceApplied(%q) = %v; want %v", tc.values, got, tc.want)
+		}
+	}
 }

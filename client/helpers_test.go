@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/servertest"
 )
 
 // fakeClock is a virtual clock for the Client's time hooks: sleeping advances
@@ -131,4 +134,52 @@ func (s *scriptServer) lastRequest() *http.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[len(s.requests)-1]
+}
+
+// specTransport checks every response it carries against openapi.yaml,
+// failing the test on one the contract does not describe (a 304 included).
+type specTransport struct {
+	t testing.TB
+	v *apispec.Validator
+}
+
+func (s specTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := apispec.ReadBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.v.ValidateResponse(r, resp.StatusCode, resp.Header, body); err != nil {
+		s.t.Errorf("%s %s: the %d response does not match openapi.yaml: %v", r.Method, r.URL.Path, resp.StatusCode, err)
+	}
+	return resp, nil
+}
+
+// newServerClient returns a Client for the reference server srv with its
+// user key, whose responses are all checked against openapi.yaml.
+func newServerClient(t testing.TB, srv *servertest.Server, opts ...Option) *Client {
+	t.Helper()
+	v, err := apispec.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: specTransport{t: t, v: v}}
+	return newClient(t, srv.URL, append([]Option{WithAPIKey(srv.UserKey), WithHTTPClient(hc)}, opts...)...)
+}
+
+// waitHeld waits until srv holds n requests and, if want is positive, has
+// received at least want requests in all. It reports false, failing the
+// test, when that does not happen within 10 s; it may run on any goroutine.
+func waitHeld(t testing.TB, srv *servertest.Server, n int, want int64) bool {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); srv.Waiting() != n || srv.Requests() < want; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the server never held %d requests after %d in all (holds %d after %d)", n, want, srv.Waiting(), srv.Requests())
+			return false
+		}
+	}
+	return true
 }

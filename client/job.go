@@ -29,6 +29,16 @@ type Job struct {
 	// RetryAfter is the server's hint of when polling again is worthwhile
 	// (its Retry-After header); zero when it gave none.
 	RetryAfter time.Duration
+	// ETag is the server's entity tag of this state of the job (its ETag
+	// header), which GetJobIfChanged sends back to ask for the job only if
+	// it changed. Empty when the server sent none, as Polytomic's API does.
+	ETag string
+	// WaitApplied is how long the server was prepared to hold the request
+	// that fetched this job until the job changed (its Preference-Applied
+	// header; see GetJobIfChanged). Zero when it did not hold it: a server
+	// without the feature, a request that did not ask, a terminal job, or
+	// a server at its limit.
+	WaitApplied time.Duration
 }
 
 // Terminal reports whether the job has finished, as done or failed; a

@@ -16,6 +16,13 @@ const (
 	DefaultMaxPollInterval = 6 * time.Second
 )
 
+// DefaultLongPollWait is how long Wait asks a server that supports it to hold
+// each request until the job changes (Prefer: wait). It is half of
+// DefaultHTTPTimeout and well below the 60 s after which common proxies cut
+// idle requests; servers cap it further (the reference server at 20 s by
+// default), so a longer wait would save no request.
+const DefaultLongPollWait = 30 * time.Second
+
 const (
 	// pollGrowth multiplies the delay between polls until it reaches the
 	// maximum: with the defaults, 2 s then 6 s.
@@ -30,6 +37,7 @@ type WaitOption func(*waitConfig)
 
 type waitConfig struct {
 	min, max time.Duration
+	longPoll time.Duration
 	progress func(*Job)
 }
 
@@ -40,13 +48,23 @@ func WithPollInterval(min, max time.Duration) WaitOption {
 	return func(c *waitConfig) { c.min, c.max = min, max }
 }
 
+// WithLongPoll sets how long Wait asks the server to hold each request until
+// the job changes: DefaultLongPollWait by default. Zero turns long-polling
+// off: Wait then sends plain requests and polls exactly as it does against a
+// server without the feature, which suits callers behind a proxy that
+// mishandles held requests. Otherwise wait must be at least a second, or Wait
+// fails without polling.
+func WithLongPoll(wait time.Duration) WaitOption {
+	return func(c *waitConfig) { c.longPoll = wait }
+}
+
 // WithProgress makes Wait call fn, from Wait's goroutine, each time it
 // observes a new status of the job, the first observation included.
 func WithProgress(fn func(*Job)) WaitOption {
 	return func(c *waitConfig) { c.progress = fn }
 }
 
-// Wait polls the job of type typ with id id until it is terminal or ctx ends.
+// Wait waits until the job of type typ with id id is terminal or ctx ends.
 //
 // When the job is done, Wait returns it and nil. When it failed, Wait returns
 // it and a *JobFailedError. When ctx ends first, Wait returns the last job it
@@ -69,8 +87,24 @@ func WithProgress(fn func(*Job)) WaitOption {
 // cannot afford. The jitter is small because a larger one would cost
 // requests too; it still makes the polls of clients that started together
 // drift apart.
+//
+// Against a server that can hold requests, Wait waits without polling. From
+// its second poll on (after the first pause), each request sends the ETag of
+// the last state seen (If-None-Match) and asks the server to hold it until
+// the job changes, for at most the WithLongPoll wait and never past ctx's
+// deadline (Prefer: wait=<seconds>). When the server held the request (its
+// answer carries Preference-Applied) until the job changed or the wait ran
+// out, Wait asks again at once, so that it sees a change as soon as the
+// server does: the reference server holds a request for up to 20 s, so a
+// one-minute job costs 4 requests. An answer that did not come from a held request (from
+// Polytomic's API, an older server, a proxy that drops the headers, a server
+// at its limit) is followed by the polling delay above: against such a
+// server, Wait sends exactly the requests it would send without
+// long-polling. A 304 Not Modified means the job has not changed. When a held
+// request is cut on the way (a network error, 408, 502 or 504), Wait polls
+// for the rest of the call.
 func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...WaitOption) (*Job, error) {
-	cfg := waitConfig{min: DefaultMinPollInterval, max: DefaultMaxPollInterval}
+	cfg := waitConfig{min: DefaultMinPollInterval, max: DefaultMaxPollInterval, longPoll: DefaultLongPollWait}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&cfg)
@@ -79,18 +113,46 @@ func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...Wa
 	if cfg.min <= 0 || cfg.max < cfg.min {
 		return nil, fmt.Errorf("polyjobs: wait for job %s/%s: invalid poll interval [%v, %v]", typ, id, cfg.min, cfg.max)
 	}
-	var last *Job
-	for step, final := 0, false; ; step++ {
+	if cfg.longPoll < 0 || cfg.longPoll > 0 && cfg.longPoll < time.Second {
+		return nil, fmt.Errorf("polyjobs: wait for job %s/%s: invalid long-poll wait %v: want 0 (off) or at least 1s", typ, id, cfg.longPoll)
+	}
+	var (
+		last *Job
+		// rtt is how long the last request that the server did not hold
+		// took: the room to leave for one more before the deadline.
+		rtt time.Duration
+		// holds is whether the server has held a request of this wait.
+		holds bool
+		// hold is how long the next request asks the server to hold it.
+		hold time.Duration
+	)
+	for polls, final := 0, false; ; {
 		began := c.now()
-		job, err := c.GetJob(ctx, typ, id)
+		var job *Job
+		var err error
+		if cfg.longPoll == 0 || last == nil || last.ETag == "" {
+			job, err = c.GetJob(ctx, typ, id)
+		} else {
+			var dropped bool
+			job, _, dropped, err = c.refresh(ctx, last, hold)
+			if dropped {
+				cfg.longPoll = 0 // something on the way cuts held requests
+			}
+		}
 		took := c.now().Sub(began)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			switch ctxErr := ctx.Err(); {
+			case ctxErr != nil && !errors.Is(err, ctxErr):
 				err = endedWith(typ, id, ctxErr, err)
+			case ctxErr != nil && last != nil:
+				// The context ended during the request, as it usually does
+				// during a held one: say so as when it ends during a sleep.
+				err = fmt.Errorf("polyjobs: wait for job %s/%s: %w (last status %s)", typ, id, ctxErr, last.Status)
 			}
 			return last, err
 		}
-		if cfg.progress != nil && (last == nil || last.Status != job.Status) {
+		changed := last == nil || last.Status != job.Status
+		if cfg.progress != nil && changed {
 			cfg.progress(job)
 		}
 		last = job
@@ -104,17 +166,36 @@ func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...Wa
 			return last, fmt.Errorf("polyjobs: wait for job %s/%s: %w (last status %s, polled just before the deadline)",
 				typ, id, context.DeadlineExceeded, last.Status)
 		}
-		delay := cfg.delay(step, job, c.jitter())
+		if job.WaitApplied > 0 {
+			holds = true
+		} else {
+			rtt = took
+		}
+		// Ask again at once after a request the server held until the job
+		// changed or the wait ran out (not one it answered early, as it
+		// does when shutting down), and after a change, which a server that
+		// holds answers at once.
+		if cfg.longPoll > 0 && job.ETag != "" && (holds && changed || job.WaitApplied > 0 && took >= job.WaitApplied/2) {
+			if hold = c.holdFor(ctx, cfg.longPoll, rtt); hold > 0 {
+				continue
+			}
+		}
+		delay := cfg.delay(polls, job, c.jitter())
+		polls++
 		if deadline, ok := ctx.Deadline(); ok {
 			remaining := deadline.Sub(c.now())
 			// Leave room for one more request, judged by the last one.
-			margin := min(2*took, remaining/2)
+			margin := min(2*rtt, remaining/2)
 			if delay+margin >= remaining {
 				delay, final = max(remaining-margin, 0), true
 			}
 		}
 		if err := c.sleep(ctx, delay); err != nil {
 			return last, fmt.Errorf("polyjobs: wait for job %s/%s: %w (last status %s)", typ, id, err, last.Status)
+		}
+		hold = 0
+		if !final && cfg.longPoll > 0 {
+			hold = c.holdFor(ctx, cfg.longPoll, rtt)
 		}
 	}
 }

@@ -27,6 +27,9 @@ type jobOptions struct {
 	output     string
 	// minPoll and maxPoll bound the delay between polls of `job wait`.
 	minPoll, maxPoll time.Duration
+	// longPoll is how long `job wait` asks the server to hold each request
+	// until the job changes; zero asks for none.
+	longPoll time.Duration
 }
 
 // clientFlags declares the flags `job get` and `job wait` share: where the
@@ -88,7 +91,10 @@ func newJobCmd() *cobra.Command {
 	wait := &cobra.Command{
 		Use:   "wait TYPE ID",
 		Short: "Wait for a job to finish, showing its progress, then print it",
-		Long: `Poll a job until it is done or failed, then print it on stdout.
+		Long: `Poll a job until it is done or failed, then print it on stdout. A server
+that can hold requests until the job changes (the reference server) is asked
+to, so that each change is seen at once with few requests; any other is
+polled between --min-interval and --max-interval.
 
 Progress goes to stderr as a live status line when stderr is a terminal, and
 otherwise, with -o text, as a line per status change. With -o jsonl, stdout
@@ -103,6 +109,9 @@ objects, one a line, unless stderr is a terminal.
 			if o.minPoll <= 0 || o.maxPoll < o.minPoll {
 				return usagef("--min-interval %s and --max-interval %s: want 0 < min <= max", o.minPoll, o.maxPoll)
 			}
+			if o.longPoll < 0 || o.longPoll > 0 && o.longPoll < time.Second {
+				return usagef("%s %s: want 0 (off) or at least 1s", flagSource(cmd, "long-poll"), o.longPoll)
+			}
 			return checkOutput(o.output, "json", "jsonl", "text")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -116,6 +125,8 @@ objects, one a line, unless stderr is a terminal.
 			usage: "shortest delay between polls"},
 		flagSpec{name: "max-interval", value: durationFlag(&o.maxPoll, client.DefaultMaxPollInterval),
 			usage: "longest delay between polls (a running job's Retry-After is kept within both)"},
+		flagSpec{name: "long-poll", env: "POLYJOBS_LONG_POLL", value: durationFlag(&o.longPoll, client.DefaultLongPollWait),
+			usage: "longest a server that supports it may hold each request until the job changes (Prefer: wait), instead of being polled; 0 turns this off, for proxies that cut held requests"},
 		flagSpec{name: "output", short: "o", value: stringFlag(&o.output, "json"),
 			usage: "output format: json (the final job, indented), jsonl (the job at every status change, one a line) or text"},
 	)
@@ -263,7 +274,8 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 			printErr = printJob(stdout, o.output, job)
 		}
 	}
-	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(onChange), client.WithPollInterval(o.minPoll, o.maxPoll))
+	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(onChange),
+		client.WithPollInterval(o.minPoll, o.maxPoll), client.WithLongPoll(o.longPoll))
 	progress.stop()
 	if printErr != nil {
 		return printErr

@@ -127,6 +127,65 @@ func TestJobWait(t *testing.T) {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 	})
+	t.Run("bad --long-poll", func(t *testing.T) {
+		code, _, errOut := c.run(append([]string{"job", "wait", "exportlogs", uuid.NewString(), "--long-poll", "500ms"}, fast...)...)
+		if code != 2 || !strings.Contains(errOut, "--long-poll 500ms: want 0 (off) or at least 1s") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
+}
+
+// TestJobWaitLongPoll: against the reference server, `job wait` is held
+// until the job changes, and ends as soon as it does: after the first poll,
+// one request per change. The server holds a request for up to 20 s, so a
+// wait that did not end with the change would cost another request.
+func TestJobWaitLongPoll(t *testing.T) {
+	srv := servertest.New(t)
+	args := []string{"--base-url", srv.URL, "--api-key", srv.UserKey, "--min-interval", "5ms", "--max-interval", "20ms", "-o", "text"}
+	c := newCLI(t)
+	for _, tc := range []struct {
+		name     string
+		changes  []func(uuid.UUID)
+		requests int64
+		stdout   string
+		code     int
+	}{
+		{"done", []func(uuid.UUID){srv.Start, func(id uuid.UUID) { srv.Finish(id, nil) }}, 3, "status: done", 0},
+		{"failed", []func(uuid.UUID){func(id uuid.UUID) { srv.Fail(id, "warehouse unreachable") }}, 2, "status: failed", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := srv.CreateJob(servertest.JobTypeExportLogs)
+			before := srv.Requests()
+			go func() {
+				for i, change := range tc.changes {
+					if !waitHeld(t, srv, before+int64(i)+2) {
+						return
+					}
+					change(id)
+				}
+			}()
+			code, out, errOut := c.run(append([]string{"job", "wait", "exportlogs", id.String()}, args...)...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			if n := srv.Requests() - before; n != tc.requests {
+				t.Fatalf("%d requests; want %d: the first poll, then one held request per change", n, tc.requests)
+			}
+		})
+	}
+}
+
+// waitHeld waits until srv holds a request and has received at least n in
+// all; it reports false, failing the test, when that does not happen within
+// 10 s.
+func waitHeld(t *testing.T, srv *servertest.Server, n int64) bool {
+	for deadline := time.Now().Add(10 * time.Second); srv.Waiting() != 1 || srv.Requests() < n; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the server never held request %d (holds %d after %d)", n, srv.Waiting(), srv.Requests())
+			return false
+		}
+	}
+	return true
 }
 
 // TestJobWaitJSONL: -o jsonl prints the job as one line of JSON at every

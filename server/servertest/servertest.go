@@ -56,11 +56,12 @@ type Server struct {
 	// Store is the server's store, for tests that need more than the helpers.
 	Store store.Store
 
-	tb     testing.TB
-	http   *httptest.Server
-	faults faults
-	served atomic.Int64
-	dir    string
+	tb      testing.TB
+	http    *httptest.Server
+	faults  faults
+	served  atomic.Int64
+	dir     string
+	metrics *server.Metrics
 }
 
 // Option configures a Server.
@@ -71,6 +72,7 @@ type config struct {
 	logger   *slog.Logger
 	rate     float64
 	burst    int
+	maxWait  time.Duration
 }
 
 // WithPollHint sets the Retry-After the server sends with jobs that are not
@@ -83,6 +85,13 @@ func WithPollHint(d time.Duration) Option { return func(c *config) { c.pollHint 
 func WithRateLimit(rate float64, burst int) Option {
 	return func(c *config) { c.rate, c.burst = rate, burst }
 }
+
+// WithMaxWait caps how long the server holds a request that asks to wait
+// for its job to change (Prefer: wait); negative never holds, like a server
+// without the feature (it still sends ETags and 304s). Default: the server's
+// default, server.DefaultMaxWait. The server announces the applied wait in
+// whole seconds, so use at least a second for a server that holds.
+func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = d } }
 
 // WithLogger sends the server's logs to logger. Default: discarded.
 func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
@@ -123,7 +132,7 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Server{Store: st, tb: tb, dir: dir}
+	s = &Server{Store: st, tb: tb, dir: dir, metrics: server.NewMetrics()}
 	org, err := st.CreateOrganization(ctx, "servertest")
 	if err != nil {
 		st.Close()
@@ -137,7 +146,7 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		st.Close()
 		return nil, err
 	}
-	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst})
+	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst, MaxWait: cfg.maxWait, Metrics: s.metrics})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -167,6 +176,20 @@ func (s *Server) Close() {
 
 // Requests returns how many API requests the server has received, faults included.
 func (s *Server) Requests() int64 { return s.served.Load() }
+
+// Waiting returns how many requests the server holds now until their job
+// changes (Prefer: wait), so that a test can change a job while a request is
+// held rather than just sent.
+func (s *Server) Waiting() int {
+	families, err := s.metrics.Registry.Gather()
+	s.check(err)
+	for _, f := range families {
+		if f.GetName() == "polyjobs_waiters" && len(f.GetMetric()) == 1 {
+			return int(f.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	return 0
+}
 
 // NewUserKey creates another user key of the organization and returns it.
 func (s *Server) NewUserKey() string {

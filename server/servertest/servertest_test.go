@@ -79,3 +79,49 @@ func TestFaults(t *testing.T) {
 		t.Fatal("latency not applied")
 	}
 }
+
+// TestMaxWait: WithMaxWait caps the server's hold, or turns holding off, and
+// Waiting counts the requests held.
+func TestMaxWait(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		maxWait time.Duration
+		applied string // Preference-Applied of the 304
+	}{
+		{"one second", time.Second, "wait=1"},
+		{"never holds", -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := servertest.New(t, servertest.WithMaxWait(tc.maxWait))
+			id := srv.CreateJob(servertest.JobTypeExportLogs)
+			path := "/api/jobs/exportlogs/" + id.String()
+			first, _ := get(t, srv, path)
+			answer := make(chan *http.Response, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				req.Header.Set("Authorization", "Bearer "+srv.UserKey)
+				req.Header.Set("If-None-Match", first.Header.Get("ETag"))
+				req.Header.Set("Prefer", "wait=10")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+				} else {
+					resp.Body.Close()
+				}
+				answer <- resp
+			}()
+			held := false
+			for deadline := time.Now().Add(5 * time.Second); !held && len(answer) == 0 && time.Now().Before(deadline); {
+				held = srv.Waiting() == 1
+				time.Sleep(5 * time.Millisecond)
+			}
+			resp := <-answer
+			if resp == nil || resp.StatusCode != http.StatusNotModified || resp.Header.Get("Preference-Applied") != tc.applied {
+				t.Fatalf("%v; want a 304 with Preference-Applied %q", resp, tc.applied)
+			}
+			if held != (tc.applied != "") || srv.Waiting() != 0 {
+				t.Fatalf("held %v, %d waiting after the answer", held, srv.Waiting())
+			}
+		})
+	}
+}
