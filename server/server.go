@@ -11,6 +11,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/apidocs"
 	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 )
@@ -90,12 +91,19 @@ const DefaultIdleTimeout = 30 * time.Second
 // net/http itself reads twice as much before it answers a 431 of its own.
 const MaxHeaderBytes = 16 << 10
 
-// Handler is the reference server's http.Handler: an echo instance, and the
-// requests it holds until their job changes.
+// Handler is the reference server's http.Handler: an echo instance, the
+// requests it holds until their job changes, and the API reference in front.
 type Handler struct {
 	*echo.Echo
 	waits *waitHub
+	// docs answers the API reference's paths (server/apidocs) and passes
+	// every other request to Echo.
+	docs http.Handler
 }
+
+// ServeHTTP serves the API reference (server/apidocs), which is not part of
+// the API, and every other request through echo and the pipeline.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.docs.ServeHTTP(w, r) }
 
 // EndWaits answers every held request at once (304) and holds none from
 // then on: call it when the server shuts down, or http.Server.Shutdown waits
@@ -193,7 +201,11 @@ func New(cfg Config) (*Handler, error) {
 	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint),
 		waits: newWaitHub(cfg.Store, cfg.Metrics, cfg.MaxWaiters, cfg.MaxWaitersPerKey), maxWait: cfg.MaxWait}
 	apiserver.RegisterHandlers(withHead{e}, apiserver.NewStrictHandler(h, nil))
-	return &Handler{Echo: e, waits: h.waits}, nil
+	docs, err := apidocs.Mount(e)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{Echo: e, waits: h.waits, docs: docs}, nil
 }
 
 // withHead registers every GET route of the spec for HEAD too: RFC 9110
