@@ -159,7 +159,9 @@ func browserPath(t *testing.T) string {
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg + "; in CI it must")
 	}
-	fmt.Fprintf(os.Stderr, "SKIP %s: %s\n", t.Name(), msg)
+	// On stderr as well, like the PostgreSQL tests' skip (internal/pgserver):
+	// go test -v, or a failing run, shows it.
+	fmt.Fprintf(os.Stderr, "\n*** SKIPPING %s: %s ***\n\n", t.Name(), msg)
 	t.Skip(msg)
 	return ""
 }
