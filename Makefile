@@ -6,7 +6,7 @@ BIN      := bin/polyjobs
 SPECTRAL := npx --yes @stoplight/spectral-cli@6.15.0
 FUZZTIME ?= 30s
 
-.PHONY: all generate check-generated lint-spec lint build install run test test-short bench bench-load soak fuzz clean
+.PHONY: all generate check-generated lint-spec lint build install run test test-short test-docs vendor-docs bench bench-load soak fuzz clean
 
 all: build
 
@@ -64,6 +64,33 @@ test:
 ## test-short: the suite without the race detector, for a quick loop
 test-short:
 	$(GO) test -count=1 ./...
+
+## test-docs: the API reference's tests, the headless-Chromium one included, keeping its screenshots
+##            in bin/artifacts/ (needs chromium: apt-get install chromium fonts-liberation)
+test-docs:
+	@mkdir -p bin/artifacts
+	$(GO) test -count=1 -v -artifacts -outputdir $(CURDIR)/bin/artifacts ./server/apidocs/
+
+SCALAR_DIR     := server/apidocs/scalar
+SCALAR_VERSION ?= $(shell cat $(SCALAR_DIR)/VERSION)
+
+## vendor-docs: fetch the API reference's UI bundle, @scalar/api-reference@SCALAR_VERSION, from the npm
+##              registry into server/apidocs/scalar/ (gzipped). The pinned version (scalar/VERSION) must
+##              match scalar/SHA256SUMS; another version (make vendor-docs SCALAR_VERSION=x.y.z) rewrites both
+vendor-docs:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tgz=$$(npm pack --silent --pack-destination "$$tmp" "@scalar/api-reference@$(SCALAR_VERSION)" | tail -n 1); \
+	tar -xzf "$$tmp/$$tgz" -C "$$tmp" package/dist/browser/standalone.js; \
+	sum=$$(cd "$$tmp/package/dist/browser" && sha256sum standalone.js); \
+	if [ "$(SCALAR_VERSION)" = "$$(cat $(SCALAR_DIR)/VERSION)" ]; then \
+		if [ "$$sum" != "$$(cat $(SCALAR_DIR)/SHA256SUMS)" ]; then \
+			echo "@scalar/api-reference@$(SCALAR_VERSION) is not the bundle $(SCALAR_DIR)/SHA256SUMS names: $$sum" >&2; exit 1; \
+		fi; \
+	else \
+		echo "$$sum" > $(SCALAR_DIR)/SHA256SUMS; echo "$(SCALAR_VERSION)" > $(SCALAR_DIR)/VERSION; \
+	fi; \
+	gzip -9 -n -c "$$tmp/package/dist/browser/standalone.js" > $(SCALAR_DIR)/standalone.js.gz; \
+	echo "$(SCALAR_DIR): @scalar/api-reference@$(SCALAR_VERSION), $$(wc -c < $(SCALAR_DIR)/standalone.js.gz) bytes gzipped"
 
 ## bench: Go micro-benchmarks of the hot paths
 bench:

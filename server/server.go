@@ -12,6 +12,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/apiserver"
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/server/apidocs"
 	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -98,22 +99,25 @@ const DefaultIdleTimeout = 30 * time.Second
 const MaxHeaderBytes = 16 << 10
 
 // Handler is the reference server's http.Handler: the API (an echo
-// instance), the requests it holds until their job changes, and the control
-// API when it is on.
+// instance), the requests it holds until their job changes, the API
+// reference (server/apidocs) and the control API when it is on.
 type Handler struct {
 	api     *echo.Echo
 	control *control.Control
 	waits   *waitHub
+	// docs answers the API reference's paths and passes every other request
+	// to api.
+	docs http.Handler
 }
 
-// ServeHTTP serves the control API under control.Prefix, when it is on, and
-// the Get Job API.
+// ServeHTTP serves the control API under control.Prefix, when it is on, the
+// API reference, and every other request through echo and the pipeline.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.control != nil && strings.HasPrefix(r.URL.Path, control.Prefix+"/") {
 		h.control.ServeHTTP(w, r)
 		return
 	}
-	h.api.ServeHTTP(w, r)
+	h.docs.ServeHTTP(w, r)
 }
 
 // Control returns the control API, or nil when it is off. Its Run method
@@ -227,7 +231,11 @@ func New(cfg Config) (*Handler, error) {
 		h.faults = ctl.Faults()
 	}
 	apiserver.RegisterHandlers(withHead{e}, apiserver.NewStrictHandler(h, nil))
-	return &Handler{api: e, control: ctl, waits: h.waits}, nil
+	docs, err := apidocs.Mount(e)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{api: e, control: ctl, waits: h.waits, docs: docs}, nil
 }
 
 // withHead registers every GET route of the spec for HEAD too: RFC 9110

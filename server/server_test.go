@@ -159,7 +159,7 @@ func TestGetJobErrors(t *testing.T) {
 			{"POST", "POST", path, []string{"Authorization", acme.bearer()}, 405, "GET"},
 			{"DELETE", "DELETE", path, []string{"Authorization", acme.bearer()}, 405, "GET"},
 			{"unknown path", "GET", "/api/jobs", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
-			{"root", "GET", "/", nil, 404, "no such endpoint"},
+			{"unknown path at the root", "GET", "/index.html", nil, 404, "no such endpoint"},
 			{"extra segment", "GET", path + "/extra", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
 			{"trailing slash", "GET", path + "/", []string{"Authorization", acme.bearer()}, 404, "no such endpoint"},
 			{"encoded slash in id", "GET", "/api/jobs/exportlogs/a%2Fb", []string{"Authorization", acme.bearer()}, 400, "id"},

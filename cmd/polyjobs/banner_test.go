@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,20 @@ func TestDevBannerRunsAsPrinted(t *testing.T) {
 		_ = srv.Wait()
 	}()
 	banner := readBanner(t, stdout, "--status created,running")
+
+	// The API reference's address, printed as the URL to open.
+	docs := regexp.MustCompile(`(?m)^API reference: +(http://\S+/docs)$`).FindStringSubmatch(banner)
+	if docs == nil {
+		t.Fatalf("the banner names no API reference:\n%s", banner)
+	}
+	resp, err := http.Get(docs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("GET %s: %d %s; want the HTML page", docs[1], resp.StatusCode, ct)
+	}
 
 	// The shell commands of the banner: indented lines, joined where a line
 	// ends with a backslash, one block per blank-line-separated paragraph.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/apidocs"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )
@@ -46,6 +47,7 @@ func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOp
 	}
 	fmt.Fprintf(w, `
 polyjobs dev server: %s  (database %s)
+API reference:       %s%s
 
   Organization  %s  (%s)
   User key      %s
@@ -69,7 +71,7 @@ Demo jobs finish within seconds. The ones still moving:
 
   %s admin%s job list --org %s --status created,running
 
-`, baseURL, database.Redact(o.db),
+`, baseURL, database.Redact(o.db), baseURL, apidocs.DocsPath,
 		creds.OrgID, demo.OrgName, creds.UserKey, creds.OrgKey,
 		o.devKeys, o.devInterval,
 		creds.UserKey, baseURL, exportID,
