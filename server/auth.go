@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +106,7 @@ func (a *authenticator) Authenticate(_ context.Context, in *openapi3filter.Authe
 			secs := wholeSeconds(wait)
 			msg := fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)
 			return echo.NewHTTPError(http.StatusTooManyRequests, msg).
-				SetInternal(&apiError{status: http.StatusTooManyRequests, message: msg, retryAfter: secs})
+				SetInternal(&apiError{status: http.StatusTooManyRequests, message: msg, retryAfter: strconv.Itoa(secs)})
 		}
 	}
 	return nil

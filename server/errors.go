@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -42,11 +41,11 @@ func kindOf(status int) struct{ key, message string } {
 }
 
 // apiError is an error the server answers with its status and a message
-// that is safe to show, and with Retry-After when retryAfter is positive.
+// that is safe to show, and with Retry-After when retryAfter is set.
 type apiError struct {
 	status     int
 	message    string // empty: errorKinds' message
-	retryAfter int    // seconds
+	retryAfter string // the Retry-After header: seconds, or an HTTP date
 }
 
 func (e *apiError) Error() string {
@@ -89,8 +88,8 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	}
 	status, message, retryAfter := classify(err)
 	header := c.Response().Header()
-	if retryAfter > 0 {
-		header.Set("Retry-After", strconv.Itoa(retryAfter))
+	if retryAfter != "" {
+		header.Set("Retry-After", retryAfter)
 	}
 	switch status {
 	case http.StatusUnauthorized:
@@ -120,26 +119,26 @@ func (h *errorHandler) write(c echo.Context, status int, body any) {
 }
 
 // classify turns any error into a status, a message safe to show and a
-// Retry-After in seconds (0 for none).
-func classify(err error) (status int, message string, retryAfter int) {
+// Retry-After header value ("" for none).
+func classify(err error) (status int, message string, retryAfter string) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, truncate(ae.Error(), maxMessageLen), ae.retryAfter
 	}
 	var he *echo.HTTPError
 	if !errors.As(err, &he) {
-		return http.StatusInternalServerError, "", 0
+		return http.StatusInternalServerError, "", ""
 	}
 	status = he.Code
 	var secErr *openapi3filter.SecurityRequirementsError
 	if status == http.StatusForbidden && errors.As(he.Internal, &secErr) {
 		// The validator answers 403 when no scheme recognized the request's
 		// credentials; the contract says that is a 401.
-		return http.StatusUnauthorized, missingCredentials, 0
+		return http.StatusUnauthorized, missingCredentials, ""
 	}
 	kind, known := errorKinds[status]
 	if !known {
-		return http.StatusInternalServerError, "", 0
+		return http.StatusInternalServerError, "", ""
 	}
 	message, _ = he.Message.(string)
 	switch {
@@ -150,7 +149,7 @@ func classify(err error) (status int, message string, retryAfter int) {
 		// 404 or 405 is always about the route.
 		message = kind.message
 	}
-	return status, truncate(message, maxMessageLen), 0
+	return status, truncate(message, maxMessageLen), ""
 }
 
 // truncate shortens s to at most n bytes without splitting a UTF-8 sequence,

@@ -106,7 +106,7 @@ func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error
 	if f.Status == 0 {
 		return nil
 	}
-	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: max(f.RetryAfter, 0)}
+	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: f.RetryAfter}
 }
 
 // job reads the job a request names, in the principal's organization.

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -119,7 +120,7 @@ func (p *pipeline) checkFailures(c echo.Context) error {
 	}
 	if wait := p.failures.wait(addr, time.Now()); wait > 0 {
 		secs := wholeSeconds(wait)
-		return &apiError{status: http.StatusTooManyRequests, retryAfter: secs,
+		return &apiError{status: http.StatusTooManyRequests, retryAfter: strconv.Itoa(secs),
 			message: fmt.Sprintf("too many failed authentications from this address; retry after %d s", secs)}
 	}
 	return nil

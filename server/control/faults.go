@@ -18,9 +18,9 @@ type Fault struct {
 	// Status is the status to answer instead of the job (an ApiError body);
 	// zero only adds Latency to the usual answer.
 	Status int
-	// RetryAfter is the Retry-After header to send with Status, in whole
-	// seconds; negative sends none.
-	RetryAfter int
+	// RetryAfter is the Retry-After header to send with Status (seconds, or
+	// an HTTP date); empty sends none.
+	RetryAfter string
 	// Latency is waited before answering.
 	Latency time.Duration
 }
@@ -44,24 +44,39 @@ func (fs *Faults) Add(f Fault) Fault {
 	return f
 }
 
-// Take returns the first fault that matches a request made with keyID for
-// jobID, counting the answer against it, or false when none does.
+// Take returns what the faults do to an answer to a request made with keyID
+// for jobID, counting the answer against each fault it applies: the first
+// matching fault with a status gives its status and Retry-After; the
+// latency is the longest of the matching faults'. False when none matches.
 func (fs *Faults) Take(keyID, jobID uuid.UUID) (Fault, bool) {
 	if fs == nil {
 		return Fault{}, false
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	for i, f := range fs.faults {
-		if (f.KeyID != uuid.Nil && f.KeyID != keyID) || (f.JobID != uuid.Nil && f.JobID != jobID) {
-			continue
+	var (
+		out     Fault
+		matched bool
+		kept    = fs.faults[:0]
+	)
+	for _, f := range fs.faults {
+		applies := (f.KeyID == uuid.Nil || f.KeyID == keyID) && (f.JobID == uuid.Nil || f.JobID == jobID) &&
+			(f.Status == 0 || out.Status == 0)
+		if applies {
+			matched = true
+			out.Latency = max(out.Latency, f.Latency)
+			if f.Status != 0 {
+				out.ID, out.Status, out.RetryAfter = f.ID, f.Status, f.RetryAfter
+			}
+			f.Remaining--
 		}
-		if fs.faults[i].Remaining--; fs.faults[i].Remaining == 0 {
-			fs.faults = append(fs.faults[:i], fs.faults[i+1:]...)
+		if f.Remaining > 0 {
+			kept = append(kept, f)
 		}
-		return f, true
 	}
-	return Fault{}, false
+	clear(fs.faults[len(kept):])
+	fs.faults = kept
+	return out, matched
 }
 
 // List returns the faults still to happen.
@@ -69,6 +84,18 @@ func (fs *Faults) List() []Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return append([]Fault(nil), fs.faults...)
+}
+
+// Remove forgets the fault with the given id.
+func (fs *Faults) Remove(id uuid.UUID) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, f := range fs.faults {
+		if f.ID == id {
+			fs.faults = append(fs.faults[:i], fs.faults[i+1:]...)
+			return
+		}
+	}
 }
 
 // Clear forgets every fault.

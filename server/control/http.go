@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,7 +225,7 @@ func (h handlers) MoveJob(ctx context.Context, req controlserver.MoveJobRequestO
 
 func (h handlers) InjectFault(_ context.Context, req controlserver.InjectFaultRequestObject) (controlserver.InjectFaultResponseObject, error) {
 	b := req.Body
-	f := Fault{Remaining: 1, RetryAfter: -1}
+	f := Fault{Remaining: 1}
 	if b.KeyID != nil {
 		f.KeyID = *b.KeyID
 	}
@@ -238,7 +239,7 @@ func (h handlers) InjectFault(_ context.Context, req controlserver.InjectFaultRe
 		f.Status = *b.Status
 	}
 	if b.RetryAfter != nil {
-		f.RetryAfter = *b.RetryAfter
+		f.RetryAfter = strconv.Itoa(*b.RetryAfter)
 	}
 	if b.LatencyMs != nil {
 		f.Latency = time.Duration(*b.LatencyMs) * time.Millisecond
@@ -314,8 +315,8 @@ func faultView(f Fault) controlapi.Fault {
 	if f.Status != 0 {
 		v.Status = &f.Status
 	}
-	if f.RetryAfter >= 0 {
-		v.RetryAfter = &f.RetryAfter
+	if secs, err := strconv.Atoi(f.RetryAfter); err == nil {
+		v.RetryAfter = &secs
 	}
 	if f.Latency > 0 {
 		ms := int(f.Latency / time.Millisecond)

@@ -1,28 +1,16 @@
 package servertest
 
 import (
-	"encoding/json"
-	"net/http"
+	"math"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/control"
 )
 
-// faults holds the fault injection a test has asked for.
-type faults struct {
-	mu         sync.Mutex
-	failNext   int
-	status     int
-	retryAfter string
-	latency    time.Duration
-}
-
 // FailNext makes the next n API requests fail with status (429, 500, 503, ...)
-// and an ApiError body, without reaching the server. A positive retryAfter
-// adds a Retry-After header in whole seconds.
+// and an ApiError body: a fault of the control API, for any key and job. A
+// positive retryAfter adds a Retry-After header in whole seconds.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 	ra := ""
 	if retryAfter > 0 {
@@ -34,50 +22,19 @@ func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 // FailNextWithRetryAfter is FailNext with a raw Retry-After value, such as an
 // HTTP date; empty sends none.
 func (s *Server) FailNextWithRetryAfter(n, status int, retryAfter string) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.failNext, s.faults.status, s.faults.retryAfter = n, status, retryAfter
+	s.control.Faults().Add(control.Fault{Remaining: n, Status: status, RetryAfter: retryAfter})
 }
 
-// SetLatency delays every API response by d (zero for none).
+// SetLatency delays every API answer by d from now on (zero for none): a
+// fault of the control API that lasts.
 func (s *Server) SetLatency(d time.Duration) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.latency = d
-}
-
-// next returns the fault to apply to one request, if any.
-func (f *faults) next() (latency time.Duration, status int, retryAfter string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failNext > 0 {
-		f.failNext--
-		return f.latency, f.status, f.retryAfter
+	faults := s.control.Faults()
+	for _, f := range faults.List() {
+		if f.Status == 0 {
+			faults.Remove(f.ID)
+		}
 	}
-	return f.latency, 0, ""
-}
-
-func (f *faults) wrap(served *atomic.Int64, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		served.Add(1)
-		latency, status, retryAfter := f.next()
-		if latency > 0 {
-			select {
-			case <-time.After(latency):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if status == 0 {
-			h.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Polytomic-Version", string(api.APIVersion20250918))
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(api.APIError{Status: status, Message: "injected fault: " + http.StatusText(status)})
-	})
+	if d > 0 {
+		faults.Add(control.Fault{Remaining: math.MaxInt, Latency: d})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
-	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
@@ -58,7 +59,8 @@ type Server struct {
 
 	tb      testing.TB
 	http    *httptest.Server
-	faults  faults
+	control *control.Control
+	stop    context.CancelFunc
 	served  atomic.Int64
 	dir     string
 	metrics *server.Metrics
@@ -133,7 +135,16 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		return nil, err
 	}
 	s = &Server{Store: st, tb: tb, dir: dir, metrics: server.NewMetrics()}
-	org, err := st.CreateOrganization(ctx, "servertest")
+	h, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst,
+		MaxWait: cfg.maxWait, Metrics: s.metrics, Control: &control.Options{Logger: cfg.logger}})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The helpers are the control API's operations, as test suites in other
+	// languages use them over HTTP (under control.Prefix on s.URL).
+	s.control = h.Control()
+	org, err := s.control.CreateOrganization(ctx, "servertest")
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -146,12 +157,13 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		st.Close()
 		return nil, err
 	}
-	e, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst, MaxWait: cfg.maxWait, Metrics: s.metrics})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s.http = httptest.NewUnstartedServer(s.faults.wrap(&s.served, e))
+	var runCtx context.Context
+	runCtx, s.stop = context.WithCancel(context.Background())
+	go s.control.Run(runCtx)
+	s.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.served.Add(1)
+		h.ServeHTTP(w, r)
+	}))
 	s.http.Config = server.HTTPServer("", s.http.Config.Handler, cfg.logger)
 	s.http.Start()
 	s.URL = s.http.URL
@@ -159,22 +171,19 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 }
 
 func (s *Server) newKey(ctx context.Context, kind store.KeyKind) (string, error) {
-	secret, hash, err := apikey.New(kind)
-	if err != nil {
-		return "", err
-	}
-	_, err = s.Store.CreateKey(ctx, s.OrgID, kind, hash)
-	return secret, err
+	k, err := s.control.CreateKey(ctx, s.OrgID.String(), kind)
+	return k.Secret, err
 }
 
 // Close shuts the server down and removes its database.
 func (s *Server) Close() {
+	s.stop()
 	s.http.Close()
 	s.Store.Close()
 	os.RemoveAll(s.dir)
 }
 
-// Requests returns how many API requests the server has received, faults included.
+// Requests returns how many requests the server has received, faults included.
 func (s *Server) Requests() int64 { return s.served.Load() }
 
 // Waiting returns how many requests the server holds now until their job
@@ -198,9 +207,11 @@ func (s *Server) NewUserKey() string {
 	return key
 }
 
-// CreateJob creates a job of the given type in the server's organization.
-func (s *Server) CreateJob(typ api.JobType) uuid.UUID {
-	job, err := s.Store.CreateJob(context.Background(), s.OrgID, typ)
+// CreateJob creates a job of the given type in the server's organization,
+// with a plan if steps are given: the server moves it through them, each
+// control.Step's After after the one before (see control.Service.CreateJob).
+func (s *Server) CreateJob(typ api.JobType, steps ...control.Step) uuid.UUID {
+	job, err := s.control.CreateJob(context.Background(), s.OrgID.String(), typ, steps)
 	s.check(err)
 	return job.ID
 }
@@ -230,7 +241,7 @@ func (s *Server) Finish(id uuid.UUID, result any) {
 func (s *Server) Fail(id uuid.UUID, message string) { s.transition(id, store.Fail(message)) }
 
 func (s *Server) transition(id uuid.UUID, t store.Transition) {
-	_, err := s.Store.Transition(context.Background(), id, t)
+	_, err := s.control.MoveJob(context.Background(), id, t)
 	s.check(err)
 }
 

@@ -1,13 +1,16 @@
 package servertest_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/servertest"
+	"github.com/polyjobs/polyjobs/server/store"
 )
 
 func get(t *testing.T, srv *servertest.Server, path string) (*http.Response, api.JobResponseEnvelope) {
@@ -123,5 +126,36 @@ func TestMaxWait(t *testing.T) {
 				t.Fatalf("held %v, %d waiting after the answer", held, srv.Waiting())
 			}
 		})
+	}
+}
+
+// TestPlannedJobAndControlAPI: a job created with a plan moves by itself,
+// and the control API answers on the same server.
+func TestPlannedJobAndControlAPI(t *testing.T) {
+	srv := servertest.New(t)
+	id := srv.CreateJob(servertest.JobTypeExportLogs,
+		control.Step{After: 20 * time.Millisecond, Transition: store.Start()},
+		control.Step{After: 20 * time.Millisecond, Transition: store.Finish(json.RawMessage(`{"url":"u"}`))})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		job, err := srv.Store.JobByID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Status == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the planned job is still %s after 10 s", job.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get(srv.URL + control.Prefix + "/jobs/" + id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/jobs/%s: %d", control.Prefix, id, resp.StatusCode)
 	}
 }
