@@ -10,6 +10,7 @@ import (
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server/apidocs"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/database"
 )
@@ -48,13 +49,14 @@ func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOp
 	fmt.Fprintf(w, `
 polyjobs dev server: %s  (database %s)
 API reference:       %s%s
+Control API:         %s%s/  (see the README: testing from any language)
 
   Organization  %s  (%s)
   User key      %s
   Org key       %s
 
-Demo keys are kept in %s between runs. Demo jobs of every type move
-created -> running -> done|failed every %s.
+Demo keys are kept in %s between runs. Demo jobs of every type run after
+one to two %s, and end, done or failed, two to eight later.
 
 Try it:
 
@@ -71,7 +73,7 @@ Demo jobs finish within seconds. The ones still moving:
 
   %s admin%s job list --org %s --status created,running
 
-`, baseURL, database.Redact(o.db), baseURL, apidocs.DocsPath,
+`, baseURL, database.Redact(o.db), baseURL, apidocs.DocsPath, baseURL, control.Prefix,
 		creds.OrgID, demo.OrgName, creds.UserKey, creds.OrgKey,
 		o.devKeys, o.devInterval,
 		creds.UserKey, baseURL, exportID,
