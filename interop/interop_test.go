@@ -6,6 +6,7 @@
 // API, over HTTP, calls client.jobs.get through the SDK (watching a planned
 // job go created -> running -> done, and 503s with Retry-After retried), and
 // prints one JSON line per check; each check is a subtest here.
+// TestREADMEScript runs the README's curl script against the same server.
 //
 // It needs node (>= 18) and npm. Without them, or when `npm ci` fails (it
 // needs the npm registry), the test skips loudly, unless CI or
