@@ -1,8 +1,12 @@
 // Package interop_test proves that Polytomic's official TypeScript SDK (npm
 // "polytomic", pinned exactly in package.json and package-lock.json) works
-// unchanged against the polyjobs reference server: it starts servertest,
-// creates jobs, and runs jobs.mjs, which calls client.jobs.get through the SDK
-// and prints one JSON line per check; each check is a subtest here.
+// unchanged against the polyjobs reference server. The test starts the real
+// server with its control API on and gives jobs.mjs only its URL and control
+// token: the script makes its organization, keys and jobs through the control
+// API, over HTTP, calls client.jobs.get through the SDK (watching a planned
+// job go created -> running -> done, and 503s with Retry-After retried), and
+// prints one JSON line per check; each check is a subtest here.
+// TestREADMEScript runs the README's curl script against the same server.
 //
 // It needs node (>= 18) and npm. Without them, or when `npm ci` fails (it
 // needs the npm registry), the test skips loudly, unless CI or
@@ -16,11 +20,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +32,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/polyjobs/polyjobs/server/servertest"
 )
 
 const (
@@ -44,35 +46,31 @@ const (
 
 	// stampFile records the hash of the manifest npm ci last installed.
 	stampFile = "node_modules/.polyjobs-interop-stamp"
-
-	doneURL     = "https://example.com/x"
-	failedError = "query failed: relation \"users\" does not exist"
 )
 
-// Checks jobs.mjs must report, all passing, per phase (INTEROP_PHASE).
-var (
-	// mainChecks run against the server as is.
-	mainChecks = []string{
-		"done_job",
-		"running_job",
-		"failed_job",
-		"version_header",
-		"unknown_version_bad_request",
-		"unknown_job_not_found",
-		"wrong_type_not_found",
-		"unknown_type_bad_request",
-		"malformed_id_bad_request",
-		"bad_key_unauthorized",
-		"empty_key_unauthorized",
-		"basic_auth_org_key",
-		"basic_auth_bad_key_unauthorized",
-	}
-	// faultChecks run with the next request failing with a 500
-	// (servertest.FailNext): they make exactly one request.
-	faultChecks = []string{
-		"server_error_internal_server_error",
-	}
-)
+// checks are the checks jobs.mjs must report, all passing, in its order.
+var checks = []string{
+	"control_setup",
+	"done_job",
+	"running_job",
+	"failed_job",
+	"version_header",
+	"unknown_version_bad_request",
+	"unknown_job_not_found",
+	"wrong_type_not_found",
+	"unknown_type_bad_request",
+	"malformed_id_bad_request",
+	"bad_key_unauthorized",
+	"empty_key_unauthorized",
+	"basic_auth_org_key",
+	"basic_auth_bad_key_unauthorized",
+	"planned_job_lifecycle",
+	"fault_503_has_retry_after",
+	"fault_503_retried_by_sdk",
+	"fault_503_sdk_gives_up_after_3_attempts",
+	"server_error_internal_server_error",
+	"reset",
+}
 
 // checkResult is one line of jobs.mjs's output.
 type checkResult struct {
@@ -81,61 +79,36 @@ type checkResult struct {
 	Detail json.RawMessage `json:"detail"`
 }
 
+// TestTypeScriptSDK runs jobs.mjs against a reference server it knows only
+// by URL and control token.
 func TestTypeScriptSDK(t *testing.T) {
 	node, npm := findTools(t)
 	installSDK(t, npm)
-
-	srv := servertest.New(t)
-	done := srv.CreateJob(servertest.JobTypeExportLogs)
-	srv.Start(done)
-	srv.Finish(done, map[string]string{"url": doneURL})
-	running := srv.CreateJob(servertest.JobTypeSampleModel)
-	srv.Start(running)
-	failed := srv.CreateJob(servertest.JobTypePreviewModel)
-	srv.Start(failed)
-	srv.Fail(failed, failedError)
-
+	token := rand.Text()
+	url := startServer(t, token)
 	env := append(environWithout("INTEROP_"),
-		"INTEROP_BASE_URL="+srv.URL,
-		"INTEROP_USER_KEY="+srv.UserKey,
-		"INTEROP_ORG_ID="+srv.OrgID.String(),
-		"INTEROP_ORG_KEY="+srv.OrgKey,
-		"INTEROP_DONE_JOB="+done.String(),
-		"INTEROP_DONE_URL="+doneURL,
-		"INTEROP_RUNNING_JOB="+running.String(),
-		"INTEROP_FAILED_JOB="+failed.String(),
-		"INTEROP_FAILED_ERROR="+failedError,
+		"INTEROP_BASE_URL="+url,
+		"INTEROP_CONTROL_TOKEN="+token,
 	)
-
-	t.Run("main", func(t *testing.T) {
-		runChecks(t, node, env, "main", mainChecks)
-	})
-	t.Run("faults", func(t *testing.T) {
-		before := srv.Requests()
-		srv.FailNext(1, http.StatusInternalServerError, 0)
-		runChecks(t, node, env, "faults", faultChecks)
-		if n := srv.Requests() - before; n != int64(len(faultChecks)) {
-			t.Errorf("the faults phase made %d requests; want %d (one per check, no retries)", n, len(faultChecks))
-		}
-	})
+	runChecks(t, node, env, checks)
 }
 
-// runChecks runs one phase of jobs.mjs and reports each of its checks as a
-// subtest. The script's whole output is logged once when anything fails.
-func runChecks(t *testing.T, node string, env []string, phase string, want []string) {
+// runChecks runs jobs.mjs and reports each of its checks as a subtest. The
+// script's whole output is logged once when anything fails.
+func runChecks(t *testing.T, node string, env []string, want []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "jobs.mjs")
-	cmd.Env = append(env, "INTEROP_PHASE="+phase)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	runErr := cmd.Run()
 	defer func() {
 		if t.Failed() {
-			t.Logf("INTEROP_PHASE=%s node jobs.mjs (exit: %v)\n--- stdout:\n%s--- stderr:\n%s---",
-				phase, runErr, stdout.String(), stderr.String())
+			t.Logf("node jobs.mjs (exit: %v)\n--- stdout:\n%s--- stderr:\n%s---",
+				runErr, stdout.String(), stderr.String())
 		}
 	}()
 	if ctx.Err() != nil {
@@ -160,7 +133,7 @@ func runChecks(t *testing.T, node string, env []string, phase string, want []str
 		delete(results, name)
 	}
 	for name := range results {
-		t.Errorf("jobs.mjs reported check %q, which this test does not expect in phase %s", name, phase)
+		t.Errorf("jobs.mjs reported check %q, which this test does not expect", name)
 	}
 	if runErr != nil && !t.Failed() {
 		t.Errorf("node jobs.mjs failed although every check passed: %v", runErr)
