@@ -1,20 +1,19 @@
 package e2e_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/internal/proctest"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
 
 // recoverTimeout bounds how long a replica may take to serve again once
@@ -95,8 +94,9 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("admin job finish during the outage: exit %d, stdout %q, stderr %q; want exit 1 and one line without the password",
 			res.Code, res.Stdout, res.Stderr)
 	}
-	// So does a replica that starts during the outage: it cannot migrate.
-	serveDuringOutage(t, dsn)
+	// A replica that starts during the outage waits for the database, saying
+	// so, as a replica in an orchestrator should.
+	late := serveDuringOutage(t, dsn)
 
 	if err := pg.Start(); err != nil {
 		t.Fatalf("start PostgreSQL again: %v", err)
@@ -133,6 +133,7 @@ func TestDatabaseOutage(t *testing.T) {
 	c.expectJob(r, bearer, "samplemodel", done, doneState)
 	admin(t, dsn, "job", "fail", running, "--error", "the export was interrupted")
 	c.expectJob(r, bearer, "exportlogs", running, jobState{Status: "failed", Error: "the export was interrupted"})
+	late.serves(t)
 	r.stop(t)
 	if strings.Contains(r.log.String(), password) {
 		t.Errorf("the replica logged the database password")
@@ -156,23 +157,83 @@ func withPassword(t *testing.T, dsn, password string) string {
 	return u.String()
 }
 
-// serveDuringOutage checks that `polyjobs serve` on an unreachable database
-// exits with code 1 and one line on stderr, without the password.
-func serveDuringOutage(t *testing.T, dsn string) {
+// lateReplica is a `polyjobs serve` started while the database was down.
+type lateReplica struct {
+	cmd    *exec.Cmd
+	admin  string
+	stderr *syncbuf.Buffer
+	exited chan error
+}
+
+// serveDuringOutage starts `polyjobs serve` on an unreachable database and
+// checks that it waits, saying so without the password, and does not listen.
+func serveDuringOutage(t *testing.T, dsn string) *lateReplica {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), proctest.ReadyTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBinary(t), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--db", dsn)
-	cmd.Env = proctest.Env()
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || out.Len() != 0 ||
-		strings.Count(strings.TrimRight(errOut.String(), "\n"), "\n") != 0 || strings.Contains(errOut.String(), password) {
-		t.Errorf("serve during the outage: %v, stdout %q, stderr %q; want exit 1 and one line without the password", err, out.String(), errOut.String())
+	ports, err := proctest.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lateReplica{admin: "http://" + ports[1], stderr: &syncbuf.Buffer{}, exited: make(chan error, 1)}
+	l.cmd = exec.Command(serverBinary(t), "serve", "--addr", ports[0], "--admin-addr", ports[1], "--db", dsn)
+	l.cmd.Env = proctest.Env()
+	l.cmd.Stdout, l.cmd.Stderr = l.stderr, l.stderr
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.exited <- l.cmd.Wait() }()
+	t.Cleanup(func() {
+		if l.cmd.ProcessState == nil {
+			l.cmd.Process.Kill()
+			<-l.exited
+		}
+	})
+	deadline := time.Now().Add(proctest.ReadyTimeout)
+	for !strings.Contains(l.stderr.String(), "still opening the database") {
+		select {
+		case err := <-l.exited:
+			t.Fatalf("serve during the outage exited (%v) rather than wait; output:\n%s", err, l.stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve during the outage never said it waits; output:\n%s", l.stderr)
+		}
+	}
+	if out := l.stderr.String(); strings.Contains(out, password) || strings.Contains(out, "listening") {
+		t.Errorf("serve during the outage: %q; want notices without the password, and no listener", out)
+	}
+	return l
+}
+
+// serves checks that the late replica became ready once the database came
+// back, then stops it: exit 0.
+func (l *lateReplica) serves(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(recoverTimeout + openNotice)
+	for {
+		if resp, err := http.Get(l.admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica started during the outage is not ready after the database came back; output:\n%s", l.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-l.exited:
+		if err != nil {
+			t.Fatalf("the late replica exited with %v; output:\n%s", err, l.stderr)
+		}
+	case <-time.After(stopTimeout):
+		t.Fatal("the late replica did not stop after SIGTERM")
 	}
 }
+
+// openNotice is how often serve says it still waits for its database.
+const openNotice = 5 * time.Second
 
 // checkServerError checks a 500 body: an ApiError naming the response's
 // request id, without internals.
