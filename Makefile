@@ -32,9 +32,9 @@ check-generated:
 		exit 1; \
 	fi
 
-## lint-spec: lint openapi.yaml with spectral's oas ruleset
+## lint-spec: lint openapi.yaml and control.openapi.yaml with spectral's oas ruleset
 lint-spec:
-	$(SPECTRAL) lint --fail-severity error openapi.yaml
+	$(SPECTRAL) lint --fail-severity error openapi.yaml control.openapi.yaml
 
 ## lint: go vet and staticcheck (pinned)
 lint:

@@ -93,10 +93,14 @@ type ClientInterface interface {
 
 	// ClearFaults Forget every fault still to happen
 	//
+	// Forgets every injected fault.
+	//
 	// Corresponds with DELETE /faults (the `ClearFaults` operationId).
 	ClearFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListFaults List the faults still to happen
+	//
+	// Lists the injected faults that still have answers to take.
 	//
 	// Corresponds with GET /faults (the `ListFaults` operationId).
 	ListFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -125,10 +129,16 @@ type ClientInterface interface {
 
 	// ListJobs List jobs, oldest first
 	//
+	// Lists the jobs the filters select, of every organization unless `org` is given.
+	//
 	// Corresponds with GET /jobs (the `ListJobs` operationId).
 	ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateJobWithBody Create a job, optionally with a plan
+	//
+	// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+	// each step `after` the one before (or the creation), to `running`, then `done` (with a
+	// `result`) or `failed` (with an `error`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -137,12 +147,18 @@ type ClientInterface interface {
 
 	// CreateJob Create a job, optionally with a plan
 	//
+	// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+	// each step `after` the one before (or the creation), to `running`, then `done` (with a
+	// `result`) or `failed` (with an `error`).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /jobs (the `CreateJob` operationId).
 	CreateJob(ctx context.Context, body CreateJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetJob Show a job, whatever its organization, with what remains of its plan
+	//
+	// Shows a job as the control API sees it, with its organization and remaining plan.
 	//
 	// Corresponds with GET /jobs/{id} (the `GetJob` operationId).
 	GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -169,10 +185,14 @@ type ClientInterface interface {
 
 	// RevokeKey Revoke an API key
 	//
+	// Revokes a key; the server refuses it at once.
+	//
 	// Corresponds with DELETE /keys/{id} (the `RevokeKey` operationId).
 	RevokeKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrganizationWithBody Create an organization
+	//
+	// Creates an organization with a unique name (at most 200 bytes of text).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -180,6 +200,8 @@ type ClientInterface interface {
 	CreateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrganization Create an organization
+	//
+	// Creates an organization with a unique name (at most 200 bytes of text).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -206,11 +228,15 @@ type ClientInterface interface {
 
 	// Reset Delete every organization, key, job, plan and fault
 	//
+	// Empties the server, for a fresh start between tests.
+	//
 	// Corresponds with POST /reset (the `Reset` operationId).
 	Reset(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ClearFaults Forget every fault still to happen
+//
+// Forgets every injected fault.
 //
 // Corresponds with DELETE /faults (the `ClearFaults` operationId).
 func (c *Client) ClearFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -226,6 +252,8 @@ func (c *Client) ClearFaults(ctx context.Context, reqEditors ...RequestEditorFn)
 }
 
 // ListFaults List the faults still to happen
+//
+// Lists the injected faults that still have answers to take.
 //
 // Corresponds with GET /faults (the `ListFaults` operationId).
 func (c *Client) ListFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -284,6 +312,8 @@ func (c *Client) InjectFault(ctx context.Context, body InjectFaultJSONRequestBod
 
 // ListJobs List jobs, oldest first
 //
+// Lists the jobs the filters select, of every organization unless `org` is given.
+//
 // Corresponds with GET /jobs (the `ListJobs` operationId).
 func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListJobsRequest(c.Server, params)
@@ -298,6 +328,10 @@ func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditor
 }
 
 // CreateJobWithBody Create a job, optionally with a plan
+//
+// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+// each step `after` the one before (or the creation), to `running`, then `done` (with a
+// `result`) or `failed` (with an `error`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -316,6 +350,10 @@ func (c *Client) CreateJobWithBody(ctx context.Context, contentType string, body
 
 // CreateJob Create a job, optionally with a plan
 //
+// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+// each step `after` the one before (or the creation), to `running`, then `done` (with a
+// `result`) or `failed` (with an `error`).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /jobs (the `CreateJob` operationId).
@@ -332,6 +370,8 @@ func (c *Client) CreateJob(ctx context.Context, body CreateJobJSONRequestBody, r
 }
 
 // GetJob Show a job, whatever its organization, with what remains of its plan
+//
+// Shows a job as the control API sees it, with its organization and remaining plan.
 //
 // Corresponds with GET /jobs/{id} (the `GetJob` operationId).
 func (c *Client) GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -388,6 +428,8 @@ func (c *Client) MoveJob(ctx context.Context, id JobID, body MoveJobJSONRequestB
 
 // RevokeKey Revoke an API key
 //
+// Revokes a key; the server refuses it at once.
+//
 // Corresponds with DELETE /keys/{id} (the `RevokeKey` operationId).
 func (c *Client) RevokeKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeKeyRequest(c.Server, id)
@@ -402,6 +444,8 @@ func (c *Client) RevokeKey(ctx context.Context, id openapi_types.UUID, reqEditor
 }
 
 // CreateOrganizationWithBody Create an organization
+//
+// Creates an organization with a unique name (at most 200 bytes of text).
 //
 // Takes any type of body and a specified content type.
 //
@@ -419,6 +463,8 @@ func (c *Client) CreateOrganizationWithBody(ctx context.Context, contentType str
 }
 
 // CreateOrganization Create an organization
+//
+// Creates an organization with a unique name (at most 200 bytes of text).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -474,6 +520,8 @@ func (c *Client) CreateKey(ctx context.Context, org Org, body CreateKeyJSONReque
 }
 
 // Reset Delete every organization, key, job, plan and fault
+//
+// Empties the server, for a fresh start between tests.
 //
 // Corresponds with POST /reset (the `Reset` operationId).
 func (c *Client) Reset(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -987,12 +1035,16 @@ type ClientWithResponsesInterface interface {
 
 	// ClearFaultsWithResponse Forget every fault still to happen
 	//
+	// Forgets every injected fault.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /faults (the `ClearFaults` operationId).
 	ClearFaultsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ClearFaultsResponse, error)
 
 	// ListFaultsWithResponse List the faults still to happen
+	//
+	// Lists the injected faults that still have answers to take.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1023,12 +1075,18 @@ type ClientWithResponsesInterface interface {
 
 	// ListJobsWithResponse List jobs, oldest first
 	//
+	// Lists the jobs the filters select, of every organization unless `org` is given.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /jobs (the `ListJobs` operationId).
 	ListJobsWithResponse(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*ListJobsResponse, error)
 
 	// CreateJobWithBodyWithResponse Create a job, optionally with a plan
+	//
+	// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+	// each step `after` the one before (or the creation), to `running`, then `done` (with a
+	// `result`) or `failed` (with an `error`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1037,12 +1095,18 @@ type ClientWithResponsesInterface interface {
 
 	// CreateJobWithResponse Create a job, optionally with a plan
 	//
+	// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+	// each step `after` the one before (or the creation), to `running`, then `done` (with a
+	// `result`) or `failed` (with an `error`).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /jobs (the `CreateJob` operationId).
 	CreateJobWithResponse(ctx context.Context, body CreateJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateJobResponse, error)
 
 	// GetJobWithResponse Show a job, whatever its organization, with what remains of its plan
+	//
+	// Shows a job as the control API sees it, with its organization and remaining plan.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1071,6 +1135,8 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeKeyWithResponse Revoke an API key
 	//
+	// Revokes a key; the server refuses it at once.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /keys/{id} (the `RevokeKey` operationId).
@@ -1078,12 +1144,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateOrganizationWithBodyWithResponse Create an organization
 	//
+	// Creates an organization with a unique name (at most 200 bytes of text).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /organizations (the `CreateOrganization` operationId).
 	CreateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrganizationResponse, error)
 
 	// CreateOrganizationWithResponse Create an organization
+	//
+	// Creates an organization with a unique name (at most 200 bytes of text).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1109,6 +1179,8 @@ type ClientWithResponsesInterface interface {
 	CreateKeyWithResponse(ctx context.Context, org Org, body CreateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateKeyResponse, error)
 
 	// ResetWithResponse Delete every organization, key, job, plan and fault
+	//
+	// Empties the server, for a fresh start between tests.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1737,6 +1809,8 @@ func (r ResetResponse) ContentType() string {
 
 // ClearFaultsWithResponse Forget every fault still to happen
 //
+// Forgets every injected fault.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /faults (the `ClearFaults` operationId).
@@ -1749,6 +1823,8 @@ func (c *ClientWithResponses) ClearFaultsWithResponse(ctx context.Context, reqEd
 }
 
 // ListFaultsWithResponse List the faults still to happen
+//
+// Lists the injected faults that still have answers to take.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1797,6 +1873,8 @@ func (c *ClientWithResponses) InjectFaultWithResponse(ctx context.Context, body 
 
 // ListJobsWithResponse List jobs, oldest first
 //
+// Lists the jobs the filters select, of every organization unless `org` is given.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /jobs (the `ListJobs` operationId).
@@ -1809,6 +1887,10 @@ func (c *ClientWithResponses) ListJobsWithResponse(ctx context.Context, params *
 }
 
 // CreateJobWithBodyWithResponse Create a job, optionally with a plan
+//
+// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+// each step `after` the one before (or the creation), to `running`, then `done` (with a
+// `result`) or `failed` (with an `error`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1823,6 +1905,10 @@ func (c *ClientWithResponses) CreateJobWithBodyWithResponse(ctx context.Context,
 
 // CreateJobWithResponse Create a job, optionally with a plan
 //
+// Creates a job in the `created` state. With a `plan`, the server moves it by itself:
+// each step `after` the one before (or the creation), to `running`, then `done` (with a
+// `result`) or `failed` (with an `error`).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /jobs (the `CreateJob` operationId).
@@ -1835,6 +1921,8 @@ func (c *ClientWithResponses) CreateJobWithResponse(ctx context.Context, body Cr
 }
 
 // GetJobWithResponse Show a job, whatever its organization, with what remains of its plan
+//
+// Shows a job as the control API sees it, with its organization and remaining plan.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1881,6 +1969,8 @@ func (c *ClientWithResponses) MoveJobWithResponse(ctx context.Context, id JobID,
 
 // RevokeKeyWithResponse Revoke an API key
 //
+// Revokes a key; the server refuses it at once.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /keys/{id} (the `RevokeKey` operationId).
@@ -1894,6 +1984,8 @@ func (c *ClientWithResponses) RevokeKeyWithResponse(ctx context.Context, id open
 
 // CreateOrganizationWithBodyWithResponse Create an organization
 //
+// Creates an organization with a unique name (at most 200 bytes of text).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /organizations (the `CreateOrganization` operationId).
@@ -1906,6 +1998,8 @@ func (c *ClientWithResponses) CreateOrganizationWithBodyWithResponse(ctx context
 }
 
 // CreateOrganizationWithResponse Create an organization
+//
+// Creates an organization with a unique name (at most 200 bytes of text).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1949,6 +2043,8 @@ func (c *ClientWithResponses) CreateKeyWithResponse(ctx context.Context, org Org
 }
 
 // ResetWithResponse Delete every organization, key, job, plan and fault
+//
+// Empties the server, for a fresh start between tests.
 //
 // Returns a wrapper object for the known response body format(s).
 //
