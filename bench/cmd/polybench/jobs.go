@@ -178,10 +178,7 @@ const storeTimeout = 10 * time.Second
 
 // seed opens the database dsn through server/store/database, the store
 // opener of the binary and the tests, and creates an organization, a user key
-// and n jobs: the types in turn, and the statuses of mix in turn, shifted by
-// one every len(types) jobs so that every type gets every status. One job in
-// four that is not terminal yet will fail rather than finish. The caller
-// closes t.st.
+// and n jobs as addJobs does. The caller closes t.st.
 func seed(ctx context.Context, dsn string, n int, mix []string) (t *tenant, err error) {
 	t = &tenant{}
 	if t.st, err = database.Open(ctx, dsn); err != nil {
@@ -205,7 +202,19 @@ func seed(ctx context.Context, dsn string, n int, mix []string) (t *tenant, err 
 		return nil, err
 	}
 	t.key = key
+	if t.jobs, err = t.addJobs(ctx, n, mix); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// addJobs creates n jobs of the tenant: the types in turn, and the statuses
+// of mix in turn, shifted by one every len(types) jobs so that every type
+// gets every status. One job in four that is not terminal yet will fail
+// rather than finish.
+func (t *tenant) addJobs(ctx context.Context, n int, mix []string) ([]*job, error) {
 	types := api.JobTypeValues()
+	jobs := make([]*job, 0, n)
 	for i := range n {
 		status := mix[(i+i/len(types))%len(mix)]
 		j, err := t.create(ctx, string(types[i%len(types)]), status == "failed" || (status != "done" && plannedFailure(i)))
@@ -218,9 +227,9 @@ func seed(ctx context.Context, dsn string, n int, mix []string) (t *tenant, err 
 				return nil, err
 			}
 		}
-		t.jobs = append(t.jobs, j)
+		jobs = append(jobs, j)
 	}
-	return t, nil
+	return jobs, nil
 }
 
 // plannedFailure says whether the n-th job fails rather than finishes: one
