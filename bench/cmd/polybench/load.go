@@ -29,7 +29,8 @@ import (
 // wrk pinned to the other CPU. It prints the summary and writes BENCHMARKS.md
 // and bench/results/latest.json. Any non-2xx response or socket error fails
 // the run and leaves those files untouched; targets are reported, not
-// enforced, unless -strict is given.
+// enforced, unless -strict is given. After the rounds it runs the waiters
+// scenario (waiters.go), whose figures the same files report.
 
 // Names of the servers under test, in the order of each round.
 const (
@@ -42,38 +43,75 @@ const (
 // running, 34 done and 33 created.
 var loadMix = []string{"running", "done", "created"}
 
-// loadOptions are the flags of the load scenario.
+// loadOptions are the flags of the load scenario; the waiters scenario
+// shares those that declare declares.
 type loadOptions struct {
 	rounds, connections, jobs, nice int
 	duration, warmup                time.Duration
 	serverCPU, loadCPU, serveFlags  string
 	postgres, allocs, write, strict bool
+	waiters                         waitersOptions
 }
 
 func setupLoad(fs *flag.FlagSet) func(context.Context, *kit) error {
 	o := &loadOptions{}
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (3 or more for a meaningful median)")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured load per server and round (whole seconds)")
+	fs.BoolVar(&o.postgres, "postgres", true, "measure polyjobs on PostgreSQL too")
+	fs.BoolVar(&o.allocs, "allocs", true, "count the allocations of the handler chain (go test -bench BenchmarkGetJob ./server)")
+	fs.BoolVar(&o.write, "write", true, "write "+resultsFile+" and "+markdownFile+" after a valid run")
+	o.declare(fs, "after the rounds, the waiters scenario with this many held requests (0: skip it)")
+	return func(ctx context.Context, k *kit) error {
+		if o.rounds < 1 {
+			return errors.New("-rounds must be at least 1")
+		}
+		if err := o.validate(); err != nil {
+			return err
+		}
+		return runLoad(ctx, k, o)
+	}
+}
+
+// setupWaiters runs the waiters scenario alone, as the load scenario runs it
+// after its rounds, and only prints its summary: the reports are those of a
+// whole load run.
+func setupWaiters(fs *flag.FlagSet) func(context.Context, *kit) error {
+	o := &loadOptions{}
+	o.declare(fs, "requests held at once")
+	return func(ctx context.Context, k *kit) error {
+		if o.waiters.waiters < 1 {
+			return errors.New("-waiters must be at least 1")
+		}
+		if err := o.validate(); err != nil {
+			return err
+		}
+		return runLoad(ctx, k, o)
+	}
+}
+
+// declare declares the flags the load and waiters scenarios share; waiters
+// is the help of -waiters.
+func (o *loadOptions) declare(fs *flag.FlagSet, waiters string) {
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured load per server and round (whole seconds); the waiters' runs outlast one -wait")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measured run (whole seconds, 0 for none)")
 	fs.IntVar(&o.connections, "connections", 64, "keep-alive connections held by wrk")
 	fs.IntVar(&o.jobs, "jobs", 100, "jobs seeded per database and rotated by the load")
 	fs.StringVar(&o.serverCPU, "server-cpu", "0", "taskset CPU list of the server under test (and its PostgreSQL); empty: no pinning")
-	fs.StringVar(&o.loadCPU, "load-cpu", "1", "taskset CPU list of wrk; empty: no pinning")
+	fs.StringVar(&o.loadCPU, "load-cpu", "1", "taskset CPU list of wrk (and of the waiters); empty: no pinning")
 	fs.IntVar(&o.nice, "nice", 0, "niceness of the servers, PostgreSQL and wrk (negative, as root, to stand out on a shared machine)")
-	fs.BoolVar(&o.postgres, "postgres", true, "measure polyjobs on PostgreSQL too")
-	fs.BoolVar(&o.allocs, "allocs", true, "count the allocations of the handler chain (go test -bench BenchmarkGetJob ./server)")
 	fs.StringVar(&o.serveFlags, "serve-flags", "", "extra flags for `polyjobs serve`, space-separated")
-	fs.BoolVar(&o.write, "write", true, "write "+resultsFile+" and "+markdownFile+" after a valid run")
 	fs.BoolVar(&o.strict, "strict", false, "exit with status 1 when a target is missed")
-	return func(ctx context.Context, k *kit) error {
-		switch {
-		case o.rounds < 1 || o.connections < 1 || o.jobs < 1:
-			return errors.New("-rounds, -connections and -jobs must be at least 1")
-		case o.duration < time.Second || o.duration%time.Second != 0 || o.warmup < 0 || o.warmup%time.Second != 0:
-			return errors.New("-duration and -warmup must be whole numbers of seconds, -duration at least 1s")
-		}
-		return runLoad(ctx, k, o)
+	o.waiters.declare(fs, waiters)
+}
+
+// validate reports shared flags that cannot work.
+func (o *loadOptions) validate() error {
+	switch {
+	case o.connections < 1 || o.jobs < 1:
+		return errors.New("-connections and -jobs must be at least 1")
+	case o.duration < time.Second || o.duration%time.Second != 0 || o.warmup < 0 || o.warmup%time.Second != 0:
+		return errors.New("-duration and -warmup must be whole numbers of seconds, -duration at least 1s")
 	}
+	return o.waiters.validate()
 }
 
 // loadServer is one server under test.
@@ -88,11 +126,14 @@ type loadServer struct {
 // load is the state of a load run.
 type load struct {
 	*kit
-	o       *loadOptions
-	wrk     *wrk
-	servers []*loadServer
-	server  placement // of the servers under test and PostgreSQL
-	res     *loadResults
+	o        *loadOptions
+	polyjobs string // the binary
+	wrk      *wrk
+	servers  []*loadServer
+	server   placement // of the servers under test and PostgreSQL
+	res      *loadResults
+	// openFiles is the open-file limit raised for the waiters scenario.
+	openFiles uint64
 }
 
 // runLoad is the whole load scenario.
@@ -103,31 +144,27 @@ func runLoad(ctx context.Context, k *kit, o *loadOptions) (err error) {
 			Connections: o.connections, Jobs: o.jobs, ServeFlags: o.serveFlags, PolyjobsEnv: polyjobsEnv, Nice: o.nice}}
 	gen := l.place()
 	busyWarning(k.log)
+	if o.waiters.waiters > 0 { // before the rounds, to fail fast
+		if l.openFiles, err = raiseOpenFiles(o.waiters.waiters, o.connections); err != nil {
+			return err
+		}
+	}
 	if l.wrk, err = newWrk(ctx, k.log, o.connections, gen); err != nil {
 		return err
 	}
 	l.res.Method.LoadGenerator = l.wrk.describe()
-	if err := l.setUpServers(ctx); err != nil {
+	if l.polyjobs, err = l.build(ctx, "./cmd/polyjobs"); err != nil {
 		return err
 	}
-	if o.allocs {
-		fmt.Fprintln(k.log, "counting allocations: go test -bench BenchmarkGetJob ./server")
-		if l.res.Allocs, err = measureAllocs(ctx); err != nil {
+	if o.rounds > 0 {
+		if err := l.runRounds(ctx); err != nil {
 			return err
 		}
 	}
-	for r := 1; r <= o.rounds; r++ {
-		rd := round{Round: r}
-		for _, s := range l.servers {
-			fmt.Fprintf(k.log, "round %d/%d: %s\n", r, o.rounds, s.name)
-			m, err := l.measure(ctx, s)
-			if err != nil {
-				return fmt.Errorf("round %d: %w", r, err)
-			}
-			rd.Results = append(rd.Results, m)
+	if o.waiters.waiters > 0 {
+		if l.res.Waiters, err = l.runWaiters(ctx); err != nil {
+			return fmt.Errorf("waiters: %w", err)
 		}
-		rd.computeRatios()
-		l.res.Rounds = append(l.res.Rounds, rd)
 	}
 	l.res.Machine.LoadAvgEnd, _ = loadAverage()
 	l.res.finish()
@@ -146,6 +183,33 @@ func runLoad(ctx context.Context, k *kit, o *loadOptions) (err error) {
 	}
 	if o.strict && !l.res.TargetsMet {
 		return errors.New("a target was missed (-strict)")
+	}
+	return nil
+}
+
+// runRounds sets the servers up, counts the allocations and runs the rounds.
+func (l *load) runRounds(ctx context.Context) (err error) {
+	if err := l.setUpServers(ctx); err != nil {
+		return err
+	}
+	if l.o.allocs {
+		fmt.Fprintln(l.log, "counting allocations: go test -bench BenchmarkGetJob ./server")
+		if l.res.Allocs, err = measureAllocs(ctx); err != nil {
+			return err
+		}
+	}
+	for r := 1; r <= l.o.rounds; r++ {
+		rd := round{Round: r}
+		for _, s := range l.servers {
+			fmt.Fprintf(l.log, "round %d/%d: %s\n", r, l.o.rounds, s.name)
+			m, err := l.measure(ctx, s)
+			if err != nil {
+				return fmt.Errorf("round %d: %w", r, err)
+			}
+			rd.Results = append(rd.Results, m)
+		}
+		rd.computeRatios()
+		l.res.Rounds = append(l.res.Rounds, rd)
 	}
 	return nil
 }
@@ -179,15 +243,11 @@ func (l *load) place() placement {
 // setUpServers builds the binaries, seeds SQLite and PostgreSQL and lists the
 // servers to measure, each with its wrk script.
 func (l *load) setUpServers(ctx context.Context) error {
-	polyjobs, err := l.build(ctx, "./cmd/polyjobs")
-	if err != nil {
-		return err
-	}
 	baseline, err := l.build(ctx, "./bench/baseline")
 	if err != nil {
 		return err
 	}
-	sqlite, err := l.seeded(ctx, polyjobs, nameSQLite, "sqlite")
+	sqlite, err := l.seeded(ctx, nameSQLite, "sqlite")
 	if err != nil {
 		return err
 	}
@@ -216,7 +276,7 @@ func (l *load) setUpServers(ctx context.Context) error {
 	l.servers = []*loadServer{base, sqlite}
 	if !l.o.postgres {
 		l.res.Skipped[namePostgres] = "-postgres=false"
-	} else if pg, err := l.seeded(ctx, polyjobs, namePostgres, "postgres"); errors.Is(err, errNoPostgres) {
+	} else if pg, err := l.seeded(ctx, namePostgres, "postgres"); errors.Is(err, errNoPostgres) {
 		l.res.Skipped[namePostgres] = err.Error()
 		fmt.Fprintf(l.log, "\n*** SKIPPING %s: %v ***\n\n", namePostgres, err)
 	} else if err != nil {
@@ -234,7 +294,7 @@ func (l *load) setUpServers(ctx context.Context) error {
 }
 
 // seeded returns a polyjobs server on a fresh database of kind, seeded.
-func (l *load) seeded(ctx context.Context, polyjobs, name, kind string) (*loadServer, error) {
+func (l *load) seeded(ctx context.Context, name, kind string) (*loadServer, error) {
 	db, err := l.openDatabase(ctx, kind, "polybench", l.server.wrap)
 	if err != nil {
 		return nil, err
@@ -250,7 +310,7 @@ func (l *load) seeded(ctx context.Context, polyjobs, name, kind string) (*loadSe
 	t.st.Close()
 	s := &loadServer{name: name, pool: newPool(t.jobs), key: t.key}
 	s.start = func(ctx context.Context) (*proctest.Process, string, error) {
-		srv, err := serve(ctx, name, polyjobs, db, l.server, nil, strings.Fields(l.o.serveFlags)...)
+		srv, err := serve(ctx, name, l.polyjobs, db, l.server, nil, strings.Fields(l.o.serveFlags)...)
 		if srv == nil {
 			return nil, "", err
 		}

@@ -7,6 +7,8 @@
 //	                                            PostgreSQL under wrk; rewrites BENCHMARKS.md
 //	go run ./bench/cmd/polybench soak [flags]   make soak: open-loop load at 80 % of capacity while
 //	                                            jobs change; writes bench/results/soak.{json,md}
+//	go run ./bench/cmd/polybench waiters [...]  10,000 held long-polls on one process, the end of
+//	                                            make bench-load, alone; writes nothing
 //	go run ./bench/cmd/polybench SCENARIO -h    its flags
 //
 // The scenarios share a kit (kit.go): building the programs, a fresh SQLite
@@ -43,6 +45,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"load", "baseline vs polyjobs on SQLite and PostgreSQL under wrk; rewrites BENCHMARKS.md", setupLoad},
 	{"soak", "open-loop load at a fraction of capacity while jobs change; writes bench/results/soak.*", setupSoak},
+	{"waiters", "held long-polls on SQLite (load runs it after its rounds); prints its figures, writes nothing", setupWaiters},
 }
 
 // errFailed reports a scenario that ran and failed its checks; its summary

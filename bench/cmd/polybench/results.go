@@ -36,9 +36,12 @@ type loadResults struct {
 	// Allocs is BenchmarkGetJob's figures, by case.
 	Allocs  []allocs      `json:"allocs,omitempty"`
 	Targets []targetCheck `json:"targets"`
+	// Waiters is the waiters scenario's, nil when it did not run; its
+	// targets are its own.
+	Waiters *waiterResults `json:"waiters,omitempty"`
 	// OK is false when any response was not 2xx or any socket error occurred.
 	OK bool `json:"ok"`
-	// TargetsMet is true when every target passed.
+	// TargetsMet is true when every target passed, the waiters' included.
 	TargetsMet bool `json:"targets_met"`
 }
 
@@ -200,6 +203,8 @@ func (c targetCheck) ValueString() string {
 		return fmt.Sprintf("%.2f×", c.Value)
 	case "MiB":
 		return fmt.Sprintf("%.1f MiB", c.Value)
+	case "ms":
+		return ms(c.Value)
 	}
 	return fmt.Sprintf("%.0f %s", c.Value, c.Unit)
 }
@@ -233,15 +238,26 @@ func (res *loadResults) finish() {
 		res.OK = res.OK && row.Non2xx == 0 && row.SocketErrors == 0
 		res.Summary = append(res.Summary, row)
 	}
-	for _, t := range targets {
+	res.Targets = res.check(targets)
+	if res.Waiters != nil {
+		res.Waiters.Targets = res.check(waiterTargets)
+	}
+}
+
+// check checks the targets that were measured, and clears TargetsMet when
+// one fails.
+func (res *loadResults) check(ts []target) []targetCheck {
+	var checks []targetCheck
+	for _, t := range ts {
 		v, ok := t.value(res)
 		if !ok {
 			continue
 		}
 		pass := (t.atMost && v <= t.limit) || (!t.atMost && v >= t.limit)
-		res.Targets = append(res.Targets, targetCheck{Server: t.server, Target: t.name, Value: v, Unit: t.unit, Pass: pass})
+		checks = append(checks, targetCheck{Server: t.server, Target: t.name, Value: v, Unit: t.unit, Pass: pass})
 		res.TargetsMet = res.TargetsMet && pass
 	}
+	return checks
 }
 
 // median returns the median of xs (the mean of the middle two for an even
