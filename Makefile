@@ -99,7 +99,9 @@ bench:
 BENCH_LOAD_FLAGS ?=
 
 ## bench-load: load benchmark, baseline vs polyjobs on SQLite and PostgreSQL under wrk, and the handler
-##             chain's allocs/op; rewrites BENCHMARKS.md (on a busy machine: BENCH_LOAD_FLAGS='-nice -10')
+##             chain's allocs/op, then 10,000 held long-polls on one SQLite server (memory, errors, ordinary
+##             req/s, wake-ups; needs an open-file hard limit of at least 11,100, or BENCH_LOAD_FLAGS='-waiters N');
+##             rewrites BENCHMARKS.md (on a busy machine: BENCH_LOAD_FLAGS='-nice -10')
 bench-load:
 	$(GO) run ./bench/cmd/polybench load -rounds 5 -duration 10s $(BENCH_LOAD_FLAGS)
 
