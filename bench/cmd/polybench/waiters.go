@@ -118,10 +118,13 @@ type waiterResults struct {
 	Errors       int64            `json:"errors"`
 	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
 	ErrorSamples []string         `json:"error_samples,omitempty"`
-	// RSSHeldBytes is the server's RSS once every request was held;
-	// PeakRSSBytes its VmHWM at the end.
-	RSSHeldBytes int64 `json:"rss_held_bytes"`
-	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// RSSHeldBytes is the server's RSS once every request was held, of
+	// which its Go stacks and heap (in use) are StackHeldBytes and
+	// HeapHeldBytes; PeakRSSBytes is its VmHWM at the end.
+	RSSHeldBytes   int64 `json:"rss_held_bytes"`
+	StackHeldBytes int64 `json:"go_stack_held_bytes"`
+	HeapHeldBytes  int64 `json:"go_heap_held_bytes"`
+	PeakRSSBytes   int64 `json:"peak_rss_bytes"`
 	// Without and With are wrk's ordinary load, for OrdinaryS each, without
 	// and with the waiters held; RateRatio divides their rates.
 	OrdinaryS  float64       `json:"ordinary_s"`
@@ -275,7 +278,11 @@ func (l *load) runWaiters(ctx context.Context) (*waiterResults, error) {
 		return nil, err
 	}
 	r.RSSHeldBytes = mem.RSS
-	fmt.Fprintf(l.log, "  all held after %.1f s, RSS %s; ordinary requests for %v\n", r.HoldS, mibString(mem.RSS), d)
+	stack, _ := gauge(ctx, srv.AdminURL(), "go_memstats_stack_inuse_bytes")
+	heap, _ := gauge(ctx, srv.AdminURL(), "go_memstats_heap_inuse_bytes")
+	r.StackHeldBytes, r.HeapHeldBytes = int64(stack), int64(heap)
+	fmt.Fprintf(l.log, "  all held after %.1f s, RSS %s (Go stacks %s, heap %s); ordinary requests for %v\n",
+		r.HoldS, mibString(mem.RSS), mibString(r.StackHeldBytes), mibString(r.HeapHeldBytes), d)
 	if r.With, err = ordinaryRun("with waiters", d); err != nil {
 		return nil, err
 	}

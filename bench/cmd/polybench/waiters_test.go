@@ -136,7 +136,7 @@ func TestAwaitWakes(t *testing.T) {
 func testWaiterResults() *waiterResults {
 	return &waiterResults{Waiters: 10_000, OrdinaryJobs: 100, WaitS: 20, ServeFlags: []string{"--control"}, OpenFiles: 20_000,
 		ClientCPU: "1", MoveConns: moveConns, CrossEveryMS: 20, WakeTimeoutS: 5, HoldS: 2.5, Requests: 31_000, NotModified: 20_000,
-		RSSHeldBytes: 150 << 20, PeakRSSBytes: 250 << 20, OrdinaryS: 24,
+		RSSHeldBytes: 150 << 20, StackHeldBytes: 40 << 20, HeapHeldBytes: 60 << 20, PeakRSSBytes: 250 << 20, OrdinaryS: 24,
 		Without: loadResult{RPS: 20_000, P99MS: 4}, With: loadResult{RPS: 15_000, P99MS: 9}, RateRatio: 0.75,
 		Moves:      wakeStats{Jobs: 1000, Woken: 1000, SendS: 0.8, P50MS: 20, P95MS: 90, P99MS: 120, MaxMS: 140},
 		CrossMoves: &wakeStats{Jobs: 100, Woken: 100, SendS: 2, P50MS: 60, P95MS: 110, P99MS: 120, MaxMS: 130}}
@@ -161,6 +161,7 @@ func TestWaitersReport(t *testing.T) {
 		want     []string
 	}{
 		{"summary", []string{"| polyjobs-sqlite | 10000 | 0.70 |", "10000 requests held at once",
+			"| RSS once all were held | 150.0 MiB (Go stacks 40.0 MiB, heap 60.0 MiB) |",
 			"| control API, 4 at a time (sent in 0.80 s) | 1000 | 1000 | 20.00 ms | 90.00 ms | 120.00 ms | 140.00 ms |",
 			"| polyjobs-sqlite | ordinary req/s with the waiters held ≥ 0.80 × without | 0.75× | **FAIL** |"}},
 		{"BENCHMARKS.md", []string{"## Long-poll", "| another process (SQLite), one every 20 ms | 100 | 100 |",
