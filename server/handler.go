@@ -69,23 +69,100 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if req.Params.IfNoneMatch == nil || !ifNoneMatch(*req.Params.IfNoneMatch, etag) {
 		return h.found(job, etag, ""), nil
 	}
-	var applied string
 	if req.Params.Prefer != nil && !job.Terminal() {
 		if wait := preferWait(*req.Params.Prefer); wait > 0 {
 			if w, ok := h.waits.join(job, p.KeyID); ok {
-				var hold time.Duration
-				hold, applied = appliedWait(wait, h.maxWait)
-				changed, err := h.hold(ctx, w, hold, req)
-				if err != nil {
-					return nil, err
-				}
-				if changed != nil {
-					return h.found(*changed, jobETag(changed.ID, changed.Status, version), applied), nil
-				}
+				d, applied := appliedWait(wait, h.maxWait)
+				return &heldAnswer{h: h, ctx: ctx, w: w, d: d, req: req, version: version, etag: etag,
+					applied: applied, retryAfter: h.retryAfter(job)}, nil
 			}
 		}
 	}
-	return notModified{etag: etag, retryAfter: h.retryAfter(job), applied: applied}, nil
+	return notModified{etag: etag, retryAfter: h.retryAfter(job)}, nil
+}
+
+// heldAnswer is the answer to a request held until its job changes (see
+// wait.go): a 200 with the new state, or a 304 when the wait runs out.
+//
+// It waits in VisitGetJobResponse, after the handler has returned, so that
+// the held request's goroutine blocks with little on its stack: the runtime
+// then shrinks that stack to a few KiB, and with thousands of requests held,
+// stacks are most of their memory.
+type heldAnswer struct {
+	h       *handler
+	ctx     context.Context
+	w       *waiter
+	d       time.Duration
+	req     apiserver.GetJobRequestObject
+	version api.APIVersion
+	// etag, applied and retryAfter are the headers of the 304.
+	etag, applied string
+	retryAfter    []string
+}
+
+// VisitGetJobResponse waits, then writes the answer. It and the functions
+// it waits in keep small frames (the answer is built after the wait, in
+// write), for the stack's sake.
+func (a *heldAnswer) VisitGetJobResponse(rw http.ResponseWriter) error {
+	job, err := a.wait()
+	if err != nil {
+		return err
+	}
+	return a.write(rw, job)
+}
+
+// wait waits, for at most a.d, for the job to change, and returns it when it
+// did, or nil when it did not (the wait ran out, the server is shutting
+// down, or the client left).
+func (a *heldAnswer) wait() (*store.Job, error) {
+	timer := time.NewTimer(a.d)
+	defer timer.Stop()
+	gone := stateFrom(a.ctx).gone
+	for {
+		cause := "changed"
+		switch a.w.wait(timer.C, a.h.waits.closing, gone) {
+		case woken:
+			job, err := a.reread()
+			if job == nil && err == nil {
+				continue // woken for nothing: the job is as it was
+			}
+			if err != nil && !errors.Is(err, errJobNotFound) { // errJobNotFound: purged meanwhile
+				cause = "error"
+			}
+			a.h.waits.leave(a.w, cause)
+			return job, err
+		case timedOut:
+			cause = "timed_out"
+		case shuttingDown:
+			cause = "shutdown"
+		case clientGone:
+			cause = "canceled"
+		}
+		a.h.waits.leave(a.w, cause)
+		return nil, nil
+	}
+}
+
+// reread reads the awaited job again: it returns the job when its status
+// changed, nil when it did not, or the error (errJobNotFound when it was
+// purged meanwhile).
+func (a *heldAnswer) reread() (*store.Job, error) {
+	job, err := a.h.job(a.ctx, a.w.key.OrgID, a.req)
+	if err != nil {
+		return nil, err
+	}
+	if job.Status == a.w.status {
+		return nil, nil
+	}
+	return &job, nil
+}
+
+// write writes the answer: the changed job, or a 304 when job is nil.
+func (a *heldAnswer) write(rw http.ResponseWriter, job *store.Job) error {
+	if job != nil {
+		return a.h.found(*job, jobETag(job.ID, job.Status, a.version), a.applied).VisitGetJobResponse(rw)
+	}
+	return notModified{etag: a.etag, retryAfter: a.retryAfter, applied: a.applied}.VisitGetJobResponse(rw)
 }
 
 // injectFault applies the control API's first fault matching the request:
@@ -119,40 +196,6 @@ func (h *handler) job(ctx context.Context, orgID uuid.UUID, req apiserver.GetJob
 		return store.Job{}, fmt.Errorf("get job %s: %w", req.ID, err)
 	}
 	return job, nil
-}
-
-// hold waits, for at most d, for the job of w to change, and returns it
-// when it did, or nil when it did not (the wait ran out, the server is
-// shutting down, or the client left).
-func (h *handler) hold(ctx context.Context, w *waiter, d time.Duration, req apiserver.GetJobRequestObject) (*store.Job, error) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-w.wake:
-			job, err := h.job(ctx, w.key.OrgID, req)
-			switch {
-			case err != nil && !errors.Is(err, errJobNotFound):
-				h.waits.leave(w, "error")
-				return nil, err
-			case err != nil: // purged meanwhile
-				h.waits.leave(w, "changed")
-				return nil, err
-			case job.Status != w.status:
-				h.waits.leave(w, "changed")
-				return &job, nil
-			}
-		case <-timer.C:
-			h.waits.leave(w, "timed_out")
-			return nil, nil
-		case <-h.waits.closing:
-			h.waits.leave(w, "shutdown")
-			return nil, nil
-		case <-stateFrom(ctx).gone:
-			h.waits.leave(w, "canceled")
-			return nil, nil
-		}
-	}
 }
 
 // found is the 200 response showing job.

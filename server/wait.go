@@ -247,6 +247,31 @@ func (h *waitHub) changed(id uuid.UUID) {
 	}
 }
 
+// waitEnd says why a wait ended.
+type waitEnd int
+
+const (
+	woken waitEnd = iota
+	timedOut
+	shuttingDown
+	clientGone
+)
+
+// wait blocks until the waiter is poked, timer fires, the server shuts down
+// or the client goes.
+func (w *waiter) wait(timer <-chan time.Time, closing, gone <-chan struct{}) waitEnd {
+	select {
+	case <-w.wake:
+		return woken
+	case <-timer:
+		return timedOut
+	case <-closing:
+		return shuttingDown
+	case <-gone:
+		return clientGone
+	}
+}
+
 // poke wakes the waiter, unless a wake is already pending.
 func (w *waiter) poke() {
 	select {
