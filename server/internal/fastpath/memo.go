@@ -21,8 +21,10 @@ import (
 // nothing is skipped for a request that differs in any byte the validator
 // reads. The key holds only what it reads: the method, the path, and the
 // values of the header and query parameters the spec declares (the query
-// string only when it declares a query parameter). Everything else a request
-// carries, such as a query string the API ignores, cannot grow the memo.
+// string only when it declares a query parameter). A header whose schema
+// accepts any string (If-None-Match, Prefer) counts only by its presence:
+// its value cannot change the verdict. Everything else a request carries,
+// such as a query string the API ignores, cannot grow the memo.
 //
 // The memo is bounded by entries and by bytes; when either bound is reached,
 // it starts over. Requests with a long path or parameter are not remembered
@@ -30,8 +32,10 @@ import (
 // no cookie parameters, no request bodies, and at most maxMemoHeaders header
 // parameters.
 type paramMemo struct {
-	// headers are the canonical names of every header parameter in the spec.
-	headers []string
+	// headers are the canonical names of every header parameter in the spec;
+	// anyValue has bit i set when header i accepts any string.
+	headers  []string
+	anyValue uint8
 	// query says the spec declares query parameters, so the key holds the
 	// query string.
 	query               bool
@@ -97,6 +101,9 @@ func newParamMemo(spec *openapi3.T, maxEntries, maxSize int) *paramMemo {
 				name := http.CanonicalHeaderKey(p.Name)
 				if !seen[name] {
 					seen[name] = true
+					if acceptsAnyString(p) && len(m.headers) < maxMemoHeaders {
+						m.anyValue |= 1 << len(m.headers)
+					}
 					m.headers = append(m.headers, name)
 				}
 			}
@@ -106,6 +113,18 @@ func newParamMemo(spec *openapi3.T, maxEntries, maxSize int) *paramMemo {
 		return nil
 	}
 	return m
+}
+
+// acceptsAnyString reports whether every value of a header parameter passes
+// its validation: a plain string schema, without enum, format, pattern or
+// length.
+func acceptsAnyString(p *openapi3.Parameter) bool {
+	if p.Schema == nil || p.Schema.Value == nil || p.Content != nil {
+		return false
+	}
+	s := p.Schema.Value
+	return s.Type.Is(openapi3.TypeString) && len(s.Enum) == 0 && s.Format == "" && s.Pattern == "" &&
+		s.MinLength == 0 && s.MaxLength == nil && s.Not == nil && len(s.AllOf) == 0 && len(s.AnyOf) == 0 && len(s.OneOf) == 0
 }
 
 // key returns the memo key of req, or false when req cannot be remembered:
@@ -122,7 +141,9 @@ func (m *paramMemo) key(req *http.Request) (memoKey, bool) {
 		switch values := req.Header[name]; len(values) {
 		case 0:
 		case 1:
-			k.headers[i] = values[0]
+			if m.anyValue&(1<<i) == 0 {
+				k.headers[i] = values[0]
+			}
 			k.present |= 1 << i
 		default:
 			return memoKey{}, false

@@ -51,6 +51,17 @@ func TestParamMemoKey(t *testing.T) {
 		{"query", newReq(memoPath+"?a=b", "X-Polytomic-Version", "2025-09-18")},
 		{"long query", newReq(memoPath+"?p="+strings.Repeat("x", 16000), "X-Polytomic-Version", "2025-09-18")},
 	}
+	// If-None-Match and Prefer accept any string: only their presence counts.
+	conditional, _ := m.key(newReq(memoPath, "X-Polytomic-Version", "2025-09-18", "If-None-Match", `"a"`, "Prefer", "wait=20"))
+	for _, other := range [][]string{{`"b"`, "wait=5"}, {`W/"c", "d"`, "respond-async"}, {"", ""}} {
+		k, ok := m.key(newReq(memoPath, "X-Polytomic-Version", "2025-09-18", "If-None-Match", other[0], "Prefer", other[1]))
+		if !ok || k != conditional {
+			t.Errorf("If-None-Match %q, Prefer %q: key %+v; want the same as any other values", other[0], other[1], k)
+		}
+	}
+	if conditional == base {
+		t.Error("a conditional request has the key of a plain one: presence must count")
+	}
 	for _, tc := range same {
 		if k, ok := m.key(tc.req); !ok || k != base {
 			t.Errorf("%s: key %+v (%v), want the same as without", tc.name, k, ok)
