@@ -27,6 +27,10 @@
 //   - errors.go: any error on the way, panics included, leaves through one
 //     HTTPErrorHandler as an ApiError (a RestErrResponse for a 401). Every
 //     error status and its key are declared there.
+//   - wait.go: a request whose If-None-Match names the job's state gets a
+//     304; with Prefer: wait it is first held until the job changes. On a
+//     connection of a Listener (listener.go, which also caps connections),
+//     a held request leaves net/http while it waits (park.go).
 //   - observability.go: the pipeline ends with one access log line (never a
 //     key) and the request's metrics; database calls are timed there too.
 //     admin.go serves health, readiness, metrics and profiles on a listener
@@ -38,6 +42,7 @@
 // behind two seams: the requestValidator (a segment router and a memo of
 // validated parameters instead of echo-middleware with kin-openapi's router)
 // and the store (caches of keys and jobs, and shared queries for PostgreSQL).
-// Config.Plain turns all of it off; the tests run the server both ways and
-// check that the fast paths answer exactly as the plain path does.
+// Config.Plain turns all of it off, and parking too; the tests run the
+// server both ways and check that the fast paths answer exactly as the plain
+// path does.
 package server

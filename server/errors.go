@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,35 +88,42 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	h.respond(c.Response(), c.Request().Context(), requestID(c), err)
+}
+
+// respond writes err to w as the spec's JSON error; rid is the request's id.
+// It is handle for any http.ResponseWriter: a parked request (park.go) is
+// answered outside echo.
+func (h *errorHandler) respond(w http.ResponseWriter, ctx context.Context, rid string, err error) {
 	status, message, retryAfter := classify(err)
-	header := c.Response().Header()
+	header := w.Header()
 	if retryAfter != "" {
 		header.Set("Retry-After", retryAfter)
 	}
+	var body any
 	switch status {
 	case http.StatusUnauthorized:
 		header.Set(echo.HeaderWWWAuthenticate, wwwAuthenticate)
-		h.write(c, status, api.RestErrResponse{Code: status, Error: message, Status: http.StatusText(status)})
-		return
-	case http.StatusMethodNotAllowed:
-		header.Set(echo.HeaderAllow, allowedMethods)
+		body = api.RestErrResponse{Code: status, Error: message, Status: http.StatusText(status)}
+	default:
+		if status == http.StatusMethodNotAllowed {
+			header.Set(echo.HeaderAllow, allowedMethods)
+		}
+		kind := kindOf(status)
+		e := api.APIError{Status: status, Message: message, Key: &kind.key}
+		if status >= http.StatusInternalServerError {
+			h.logger.LogAttrs(ctx, slog.LevelError, "request failed",
+				slog.String("request_id", rid), slog.Int("status", status), slog.String("error", err.Error()))
+			e.Message = fmt.Sprintf("%s; quote request id %s when reporting it", kind.message, rid)
+			e.Metadata = &map[string]any{"request_id": rid}
+		}
+		body = e
 	}
-	kind := kindOf(status)
-	body := api.APIError{Status: status, Message: message, Key: &kind.key}
-	if status >= http.StatusInternalServerError {
-		rid := requestID(c)
-		h.logger.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
-			slog.String("request_id", rid), slog.Int("status", status), slog.String("error", err.Error()))
-		body.Message = fmt.Sprintf("%s; quote request id %s when reporting it", kind.message, rid)
-		body.Metadata = &map[string]any{"request_id": rid}
-	}
-	h.write(c, status, body)
-}
-
-func (h *errorHandler) write(c echo.Context, status int, body any) {
-	if err := c.JSON(status, body); err != nil {
-		h.logger.LogAttrs(c.Request().Context(), slog.LevelWarn, "writing error response failed",
-			slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+	header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "writing error response failed",
+			slog.String("request_id", rid), slog.String("error", err.Error()))
 	}
 }
 

@@ -39,6 +39,11 @@ type handler struct {
 	maxWait time.Duration
 	// faults are the control API's injected faults; nil when it is off.
 	faults *control.Faults
+	// parking lets held requests leave net/http (park.go), which then
+	// answers them through errors and accounts for them through pipeline.
+	parking  bool
+	errors   *errorHandler
+	pipeline *pipeline
 }
 
 var _ apiserver.StrictServerInterface = (*handler)(nil)
@@ -84,10 +89,10 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 // heldAnswer is the answer to a request held until its job changes (see
 // wait.go): a 200 with the new state, or a 304 when the wait runs out.
 //
-// It waits in VisitGetJobResponse, after the handler has returned, so that
-// the held request's goroutine blocks with little on its stack: the runtime
-// then shrinks that stack to a few KiB, and with thousands of requests held,
-// stacks are most of their memory.
+// It waits in VisitGetJobResponse, after the handler has returned: parked
+// off any goroutine of net/http's when it can (park.go), else on its own
+// goroutine, with little on the stack, which the runtime then shrinks to a
+// few KiB. With thousands of requests held, that memory is what counts.
 type heldAnswer struct {
 	h       *handler
 	ctx     context.Context
@@ -104,23 +109,27 @@ type heldAnswer struct {
 // it waits in keep small frames (the answer is built after the wait, in
 // write), for the stack's sake.
 func (a *heldAnswer) VisitGetJobResponse(rw http.ResponseWriter) error {
-	job, err := a.wait()
+	if a.h.parking && a.park(rw) {
+		return nil
+	}
+	timer := time.NewTimer(a.d)
+	defer timer.Stop()
+	closing, gone := a.h.waits.closing, stateFrom(a.ctx).gone
+	job, err := a.wait(func() waitEnd { return a.w.wait(timer.C, closing, gone) })
 	if err != nil {
 		return err
 	}
 	return a.write(rw, job)
 }
 
-// wait waits, for at most a.d, for the job to change, and returns it when it
-// did, or nil when it did not (the wait ran out, the server is shutting
-// down, or the client left).
-func (a *heldAnswer) wait() (*store.Job, error) {
-	timer := time.NewTimer(a.d)
-	defer timer.Stop()
-	gone := stateFrom(a.ctx).gone
+// wait waits, for as long as block allows, for the job to change, and
+// returns it when it did, or nil when it did not (the wait ran out, the
+// server is shutting down, or the client left). block blocks until the
+// waiter is woken or the wait ends, and says which.
+func (a *heldAnswer) wait(block func() waitEnd) (*store.Job, error) {
 	for {
 		cause := "changed"
-		switch a.w.wait(timer.C, a.h.waits.closing, gone) {
+		switch block() {
 		case woken:
 			job, err := a.reread()
 			if job == nil && err == nil {

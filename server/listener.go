@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Listener caps the connections an http.Server holds at once, so that a
@@ -13,50 +16,135 @@ import (
 // sheds idle keep-alive connections, turning keep-alives off until the
 // server is back under half the cap; new connections then wait in the
 // kernel's accept queue until a connection closes.
+//
+// It also takes back the connections of held requests: a request held
+// until its job changes leaves net/http (park.go), and its connection, once
+// answered and sent its next request, returns through Accept, keeping its
+// slot all along.
 type Listener struct {
 	net.Listener
 	srv   *http.Server
 	max   int
 	slots chan struct{}
 	done  chan struct{}
+	// accepted carries the accept loop's connections and errors;
+	// returned the connections handed back by held requests.
+	accepted  chan accepted
+	returned  chan *limitedConn
+	startLoop sync.Once
 
 	closeOnce sync.Once
 	shedding  atomic.Bool
+
+	mu sync.Mutex
+	// away are the connections taken over from net/http; true for the
+	// idle ones, answered and waiting for their next request.
+	away map[*limitedConn]bool
+}
+
+// accepted is one result of the underlying listener's Accept.
+type accepted struct {
+	conn net.Conn
+	err  error
 }
 
 // NewListener caps the connections srv accepts on ln at max.
 func NewListener(ln net.Listener, srv *http.Server, max int) *Listener {
-	return &Listener{Listener: ln, srv: srv, max: max, slots: make(chan struct{}, max), done: make(chan struct{})}
+	return &Listener{Listener: ln, srv: srv, max: max, slots: make(chan struct{}, max), done: make(chan struct{}),
+		accepted: make(chan accepted), returned: make(chan *limitedConn), away: map[*limitedConn]bool{}}
 }
 
-// Accept waits for a connection, then for a free slot for it: at the cap,
-// idle keep-alive connections are shed first. (So one connection beyond the
-// cap may wait here, accepted but not yet served.)
+// Accept returns the next connection: a new one once it has a free slot, or
+// one handed back by a held request.
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	l.startLoop.Do(func() { go l.acceptLoop() })
+	select {
+	case a := <-l.accepted:
+		return a.conn, a.err
+	case c := <-l.returned:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
 	}
+}
+
+// acceptLoop accepts connections on the underlying listener and waits for a
+// free slot for each: at the cap, idle keep-alive connections are shed
+// first. (So one connection beyond the cap may wait here, accepted but not
+// yet served.) It is paced by Accept: nothing is accepted until the server
+// asks for a connection.
+func (l *Listener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		var a accepted
+		if err != nil {
+			a.err = err
+		} else if a.conn = l.slotFor(c); a.conn == nil {
+			return // closed while waiting for a slot
+		}
+		select {
+		case l.accepted <- a:
+		case <-l.done:
+			if a.conn != nil {
+				a.conn.Close()
+			}
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
+
+// slotFor waits for a free slot for c, shedding idle connections at the cap,
+// and returns c holding it; or nil, c closed, when the listener closes.
+func (l *Listener) slotFor(c net.Conn) net.Conn {
 	select {
 	case l.slots <- struct{}{}:
 	default:
 		if l.shedding.CompareAndSwap(false, true) {
 			l.srv.SetKeepAlivesEnabled(false)
+			l.closeIdle()
 		}
 		select {
 		case l.slots <- struct{}{}:
 		case <-l.done:
 			c.Close()
-			return nil, net.ErrClosed
+			return nil
 		}
 	}
-	return &limitedConn{Conn: c, l: l}, nil
+	return &limitedConn{Conn: c, l: l}
 }
 
-// Close closes the listener and ends any Accept waiting for a slot.
+// Close closes the listener, ends any Accept waiting for a slot, and closes
+// the idle connections taken over from net/http.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() { close(l.done) })
+	l.closeIdle()
 	return l.Listener.Close()
+}
+
+// Drain waits until every connection taken over from net/http (held
+// requests, see park.go) is answered and closed, or until ctx is done, then
+// closes what remains. Call it after http.Server.Shutdown, which knows
+// nothing of them, and after Close.
+func (l *Listener) Drain(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.away)
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			l.closeAway(false)
+			return
+		}
+	}
 }
 
 // Open returns how many connections are open.
@@ -71,17 +159,104 @@ func (l *Listener) release() {
 	}
 }
 
+// closeIdle closes the idle connections taken over from net/http.
+func (l *Listener) closeIdle() { l.closeAway(true) }
+
+// closeAway closes the connections taken over from net/http: only the idle
+// ones, or all.
+func (l *Listener) closeAway(onlyIdle bool) {
+	l.mu.Lock()
+	var closing []*limitedConn
+	for c, idle := range l.away {
+		if idle || !onlyIdle {
+			closing = append(closing, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range closing {
+		c.Close() // takes l.mu
+	}
+}
+
+// keepAlive reports whether a connection answered outside net/http may be
+// kept for another request: not while connections are shed, nor once the
+// listener is closed.
+func (l *Listener) keepAlive() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+		return !l.shedding.Load()
+	}
+}
+
 // limitedConn gives its slot back when closed.
 type limitedConn struct {
 	net.Conn
 	l    *Listener
 	once sync.Once
+	// pending is what was read from the connection while it was away from
+	// net/http: the start of its next request, returned by Read first.
+	pending []byte
 }
 
+// Read returns the bytes read while the connection was away first.
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Close closes the connection and frees its slot.
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.l.release)
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.away, c)
+		c.l.mu.Unlock()
+		c.l.release()
+	})
 	return err
+}
+
+// takeOver records that c has left net/http.
+func (c *limitedConn) takeOver() {
+	c.l.mu.Lock()
+	c.l.away[c] = false
+	c.l.mu.Unlock()
+}
+
+// idle marks c, taken over, as waiting for its next request: shedding and
+// Close close it.
+func (c *limitedConn) idle() bool {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if _, away := c.l.away[c]; !away || !c.l.keepAlive() {
+		return false
+	}
+	c.l.away[c] = true
+	return true
+}
+
+// handBack returns c, taken over and sent its next request (pending), to
+// net/http through Accept; or closes it when the listener is closed.
+func (c *limitedConn) handBack(pending []byte) {
+	c.l.mu.Lock()
+	_, away := c.l.away[c]
+	delete(c.l.away, c)
+	c.l.mu.Unlock()
+	if !away { // closed meanwhile
+		return
+	}
+	c.pending = pending
+	select {
+	case c.l.returned <- c:
+	case <-c.l.done:
+		c.Close()
+	}
 }
 
 // DefaultMaxConns is the connection cap for a process allowed nofile open

@@ -45,7 +45,6 @@ func (p *pipeline) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 
 // serve runs one request through the pipeline.
 func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
-	start := time.Now()
 	// 1. Every request gets an id, echoed in X-Request-Id and in its log
 	//    lines, and a state on its context that the steps below fill in.
 	st := begin(c)
@@ -54,14 +53,22 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 	if err := p.guarded(c, next); err != nil {
 		c.Error(err)
 	}
-	// 8. One access log line and the request's metrics, with the status
-	//    sent; a failed authentication counts against the client's address.
+	// 8. A request parked off net/http (park.go) accounts for itself once
+	//    answered; any other one is accounted for now.
+	if !st.parked {
+		p.account(st, c.Path() == apiRoutePath, c.Response().Status, c.Response().Size)
+	}
+}
+
+// account ends a request: one access log line and the request's metrics,
+// with the status sent; a failed authentication counts against the
+// client's address.
+func (p *pipeline) account(st *requestState, api bool, status int, size int64) {
 	end := time.Now()
-	status := c.Response().Status
-	p.access.log(c, st, start, end)
-	p.metrics.observeRequest(c.Path() == apiRoutePath, status, end.Sub(start))
+	p.access.log(st.req, st, status, size, st.start, end)
+	p.metrics.observeRequest(api, status, end.Sub(st.start))
 	if status == http.StatusUnauthorized && p.failures != nil {
-		if addr, ok := clientAddr(c.Request().RemoteAddr); ok {
+		if addr, ok := clientAddr(st.req.RemoteAddr); ok {
 			p.failures.take(addr, end)
 		}
 	}
@@ -161,6 +168,13 @@ type requestState struct {
 	// principal is who the request acts for, once authenticated is set.
 	principal     Principal
 	authenticated bool
+	// req is the request as the pipeline serves it (a HEAD as a GET), with
+	// this state as its context; start is when it began.
+	req   *http.Request
+	start time.Time
+	// parked is set when the request has left net/http to wait for its
+	// job (park.go), which then answers it and accounts for it.
+	parked bool
 }
 
 type stateKey struct{}
@@ -187,8 +201,9 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{Context: context.WithoutCancel(req.Context()), gone: req.Context().Done(), id: rid, method: req.Method}
+	st := &requestState{Context: context.WithoutCancel(req.Context()), gone: req.Context().Done(), id: rid, method: req.Method, start: time.Now()}
 	req = req.WithContext(st)
+	st.req = req
 	if req.Method == http.MethodHead {
 		// Validated and served as the GET it stands for. This is the
 		// pipeline's copy of the request: net/http still sees a HEAD, and

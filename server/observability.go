@@ -3,12 +3,13 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -231,10 +232,9 @@ func newAccessLog(logger *slog.Logger) *accessLog {
 }
 
 // log writes the line of a request that started at start and ended at end.
-func (l *accessLog) log(c echo.Context, st *requestState, start, end time.Time) {
-	req, resp := c.Request(), c.Response()
+func (l *accessLog) log(req *http.Request, st *requestState, status int, size int64, start, end time.Time) {
 	level := slog.LevelInfo
-	if resp.Status >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
 	ctx := req.Context()
@@ -250,9 +250,9 @@ func (l *accessLog) log(c echo.Context, st *requestState, start, end time.Time) 
 		slog.String("request_id", st.id),
 		slog.String("method", st.method),
 		slog.String("path", req.URL.EscapedPath()),
-		slog.Int("status", resp.Status),
+		slog.Int("status", status),
 		slog.Duration("latency", end.Sub(start)),
-		slog.Int64("bytes", resp.Size),
+		slog.Int64("bytes", size),
 	)
 	_ = h.Handle(ctx, r) // a failed log write has nowhere better to go
 }

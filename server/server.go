@@ -70,7 +70,8 @@ type Config struct {
 	// request is validated in full by echo-middleware with kin-openapi's own
 	// router, and each key and job is read from the store. It is the
 	// reference the fast paths are tested against, and a way to rule them
-	// out when something looks wrong.
+	// out when something looks wrong. It also keeps held requests on their
+	// goroutines rather than parked off net/http (park.go).
 	Plain bool
 }
 
@@ -202,7 +203,8 @@ func New(cfg Config) (*Handler, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.HTTPErrorHandler = (&errorHandler{logger: cfg.Logger}).handle
+	errs := &errorHandler{logger: cfg.Logger}
+	e.HTTPErrorHandler = errs.handle
 	p := &pipeline{
 		logger:    cfg.Logger,
 		access:    newAccessLog(cfg.Logger),
@@ -218,7 +220,8 @@ func New(cfg Config) (*Handler, error) {
 	// The generated wrapper binds the parameters and calls the strict
 	// handler, which calls handler.GetJob.
 	h := &handler{store: st, metrics: cfg.Metrics, pollHint: retryAfterValue(cfg.PollHint),
-		waits: newWaitHub(cfg.Store, cfg.Metrics, cfg.MaxWaiters, cfg.MaxWaitersPerKey), maxWait: cfg.MaxWait}
+		waits: newWaitHub(cfg.Store, cfg.Metrics, cfg.MaxWaiters, cfg.MaxWaitersPerKey), maxWait: cfg.MaxWait,
+		parking: !cfg.Plain, errors: errs, pipeline: p}
 	var ctl *control.Control
 	if cfg.Control != nil {
 		opts := *cfg.Control
@@ -252,7 +255,9 @@ func (r withHead) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc)
 // HTTPServer wraps h in an http.Server with the timeouts and limits a server
 // facing the network needs: slow or idle clients cannot hold connections and
 // oversized headers are refused with 431. When h is a *Handler, shutting the
-// server down answers the requests it holds at once (Handler.EndWaits).
+// server down answers the requests it holds at once (Handler.EndWaits). On a
+// Listener's connections, held requests leave net/http while they wait
+// (park.go): call Listener.Drain after Shutdown, which does not see them.
 func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 	if logger == nil {
 		logger = slog.Default()
@@ -266,6 +271,9 @@ func HTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
 		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    2 * MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Held requests on a Listener's connections leave net/http while
+		// they wait (park.go).
+		ConnContext: withConn,
 	}
 	if sh, ok := h.(*Handler); ok {
 		srv.RegisterOnShutdown(sh.EndWaits)

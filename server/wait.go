@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,6 +183,10 @@ type waiter struct {
 	status store.JobStatus // as the request saw it
 	// wake receives when the job may have changed.
 	wake chan struct{}
+	// conn is the connection of a request parked off its goroutine
+	// (park.go), which waits in a read on it: a poke interrupts that read.
+	// Set, under the hub's lock, by park.
+	conn net.Conn
 }
 
 func newWaitHub(s store.Store, m *Metrics, maxTotal, maxPerKey int) *waitHub {
@@ -272,12 +277,33 @@ func (w *waiter) wait(timer <-chan time.Time, closing, gone <-chan struct{}) wai
 	}
 }
 
-// poke wakes the waiter, unless a wake is already pending.
+// poke wakes the waiter, unless a wake is already pending. Call it with the
+// hub's lock held.
 func (w *waiter) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+	w.interrupt()
+}
+
+// interrupt ends the read a parked waiter waits in, if it is parked: it then
+// looks at wake and the hub's closing to see why.
+func (w *waiter) interrupt() {
+	if w.conn != nil {
+		_ = w.conn.SetReadDeadline(longAgo)
+	}
+}
+
+// longAgo is a deadline in the past: it ends a read at once.
+var longAgo = time.Unix(1, 0)
+
+// park records that w now waits in a read on conn (park.go), so that pokes
+// and shutdown interrupt that read.
+func (h *waitHub) park(w *waiter, conn net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.conn = conn
 }
 
 // watch runs while anyone waits: it re-reads the awaited jobs when the
@@ -371,6 +397,11 @@ func (h *waitHub) shutdown() {
 	}
 	h.closed = true
 	close(h.closing)
+	for _, ws := range h.byJob {
+		for w := range ws {
+			w.interrupt()
+		}
+	}
 	if h.stopNotifications != nil {
 		h.stopNotifications()
 	}

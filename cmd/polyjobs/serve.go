@@ -190,7 +190,7 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 
 // serve runs the server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
-	setGCPercent()
+	tuneGC(o.maxWaiters)
 	logs := newLogBuffer(stderr)
 	defer logs.Close()
 	logger, err := newLogger(logs, o.logFormat, o.logLevel)
@@ -289,7 +289,11 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	if admin != nil {
 		defer admin.Close()
 	}
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	// Held requests parked off net/http, which Shutdown does not see, are
+	// answered (Handler.EndWaits) and closed.
+	ln.Drain(shutdownCtx)
+	if err != nil {
 		// The grace is over: what still runs is cut. That is the stop the
 		// operator asked for, not a failure.
 		cut := ln.Open()

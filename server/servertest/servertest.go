@@ -64,6 +64,10 @@ type Server struct {
 	served  atomic.Int64
 	dir     string
 	metrics *server.Metrics
+	handler *server.Handler
+	// listener serves s.http as `polyjobs serve` does: held requests are
+	// parked off net/http while they wait.
+	listener *server.Listener
 }
 
 // Option configures a Server.
@@ -165,6 +169,9 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		h.ServeHTTP(w, r)
 	}))
 	s.http.Config = server.HTTPServer("", s.http.Config.Handler, cfg.logger)
+	s.listener = server.NewListener(s.http.Listener, s.http.Config, maxConns)
+	s.http.Listener = s.listener
+	s.handler = h
 	s.http.Start()
 	s.URL = s.http.URL
 	return s, nil
@@ -175,10 +182,18 @@ func (s *Server) newKey(ctx context.Context, kind store.KeyKind) (string, error)
 	return k.Secret, err
 }
 
-// Close shuts the server down and removes its database.
+// maxConns caps the connections of a test server.
+const maxConns = 1024
+
+// Close shuts the server down and removes its database. Requests it holds
+// are answered at once (304).
 func (s *Server) Close() {
 	s.stop()
+	s.handler.EndWaits()
 	s.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.listener.Drain(ctx)
 	s.Store.Close()
 	os.RemoveAll(s.dir)
 }
