@@ -81,7 +81,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "job-cache-ttl", env: "POLYJOBS_JOB_CACHE_TTL", value: durationFlag(&o.jobCacheTTL, server.DefaultJobCacheTTL),
 			usage: "how long terminal jobs, which never change, are cached: a purged job may be served at most this long; negative disables the cache"},
 		{name: "plain", env: "POLYJOBS_PLAIN", value: boolFlag(&o.plain, false),
-			usage: "turn every fast path off: full request validation by echo-middleware, no key or job cache; slower, and the reference the fast paths are tested against"},
+			usage: "turn every fast path off: full request validation by echo-middleware, no key or job cache, held requests kept in net/http; slower, and the reference the fast paths are tested against"},
 		{name: "max-wait", env: "POLYJOBS_MAX_WAIT", value: durationFlag(&o.maxWait, server.DefaultMaxWait),
 			usage: "longest a request with If-None-Match and Prefer: wait is held until its job changes; negative never holds"},
 		{name: "max-waiters", env: "POLYJOBS_MAX_WAITERS", value: intFlag(&o.maxWaiters, server.DefaultMaxWaiters),
