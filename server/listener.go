@@ -126,9 +126,9 @@ func (l *Listener) Close() error {
 
 // Drain waits until every connection taken over from net/http (held
 // requests, see park.go) is answered and closed, or until ctx is done, then
-// closes what remains. Call it after http.Server.Shutdown, which knows
-// nothing of them, and after Close.
-func (l *Listener) Drain(ctx context.Context) {
+// closes what remains and returns how many it closed. Call it after
+// http.Server.Shutdown, which knows nothing of them.
+func (l *Listener) Drain(ctx context.Context) (cut int) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -136,13 +136,12 @@ func (l *Listener) Drain(ctx context.Context) {
 		n := len(l.away)
 		l.mu.Unlock()
 		if n == 0 {
-			return
+			return 0
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			l.closeAway(false)
-			return
+			return l.closeAway(false)
 		}
 	}
 }
@@ -162,20 +161,24 @@ func (l *Listener) release() {
 // closeIdle closes the idle connections taken over from net/http.
 func (l *Listener) closeIdle() { l.closeAway(true) }
 
-// closeAway closes the connections taken over from net/http: only the idle
-// ones, or all.
-func (l *Listener) closeAway(onlyIdle bool) {
+// closeAway closes the connections taken over from net/http, only the idle
+// ones or all, and returns how many. Each leaves away under the lock, so
+// that handBack, which hands back only what is still away, cannot hand one
+// to net/http meanwhile.
+func (l *Listener) closeAway(onlyIdle bool) int {
 	l.mu.Lock()
 	var closing []*limitedConn
 	for c, idle := range l.away {
 		if idle || !onlyIdle {
 			closing = append(closing, c)
+			delete(l.away, c)
 		}
 	}
 	l.mu.Unlock()
 	for _, c := range closing {
 		c.Close() // takes l.mu
 	}
+	return len(closing)
 }
 
 // keepAlive reports whether a connection answered outside net/http may be
@@ -222,10 +225,17 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
-// takeOver records that c has left net/http.
+// takeOver records that c is leaving net/http.
 func (c *limitedConn) takeOver() {
 	c.l.mu.Lock()
 	c.l.away[c] = false
+	c.l.mu.Unlock()
+}
+
+// stayed undoes takeOver: net/http kept c.
+func (c *limitedConn) stayed() {
+	c.l.mu.Lock()
+	delete(c.l.away, c)
 	c.l.mu.Unlock()
 }
 

@@ -81,10 +81,23 @@ func (a *heldAnswer) park(rw http.ResponseWriter) bool {
 		return false
 	}
 	header := rw.Header()
+	// Recorded as away before net/http lets go of it, so that a shutdown
+	// in between (http.Server.Shutdown, then Listener.Drain) sees it on one
+	// side or the other.
+	lc.takeOver()
 	// net/http hands over the connection it was given: lc.
 	_, brw, err := http.NewResponseController(rw).Hijack()
-	if err != nil {
+	if errors.Is(err, http.ErrNotSupported) {
+		lc.stayed()
 		return false
+	}
+	st.parked = true
+	if err != nil {
+		// Hijacked but unusable (net/http could not hand over what it had
+		// read): nothing can be answered on it.
+		a.h.waits.leave(a.w, "error")
+		lc.Close()
+		return true
 	}
 	p := &parked{a: a, st: st, conn: lc, header: header}
 	if n := brw.Reader.Buffered(); n > 0 {
@@ -92,8 +105,6 @@ func (a *heldAnswer) park(rw http.ResponseWriter) bool {
 		p.pending = append(p.pending, b...)
 	}
 	p.pending, lc.pending = append(p.pending, lc.pending...), nil
-	lc.takeOver()
-	st.parked = true
 	a.h.waits.park(a.w, lc.Conn)
 	go p.run()
 	return true

@@ -292,12 +292,14 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	err = srv.Shutdown(shutdownCtx)
 	// Held requests parked off net/http, which Shutdown does not see, are
 	// answered (Handler.EndWaits) and closed.
-	ln.Drain(shutdownCtx)
+	cut := ln.Drain(shutdownCtx)
 	if err != nil {
+		cut += ln.Open()
+		srv.Close()
+	}
+	if cut > 0 {
 		// The grace is over: what still runs is cut. That is the stop the
 		// operator asked for, not a failure.
-		cut := ln.Open()
-		srv.Close()
 		logger.Warn("shutdown grace over: connections closed", slog.Int("connections", cut), slog.Duration("grace", o.shutdownGrace))
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
