@@ -103,11 +103,10 @@ const MaxHeaderBytes = 16 << 10
 // instance), the requests it holds until their job changes, the API
 // reference (server/apidocs) and the control API when it is on.
 type Handler struct {
-	api     *echo.Echo
 	control *control.Control
 	waits   *waitHub
 	// docs answers the API reference's paths and passes every other request
-	// to api.
+	// to the API's echo instance.
 	docs http.Handler
 }
 
@@ -129,6 +128,18 @@ func (h *Handler) Control() *control.Control { return h.control }
 // then on: call it when the server shuts down, or http.Server.Shutdown waits
 // for the held requests. HTTPServer registers it with RegisterOnShutdown.
 func (h *Handler) EndWaits() { h.waits.shutdown() }
+
+// MaxWaiters returns how many requests the server may hold at once: Config's
+// MaxWaiters with its default applied, or 0 when MaxWait forbids holding.
+func (h *Handler) MaxWaiters() int { return h.waits.maxTotal }
+
+// Waiting returns how many requests the server holds now (the
+// polyjobs_waiters gauge).
+func (h *Handler) Waiting() int {
+	h.waits.mu.Lock()
+	defer h.waits.mu.Unlock()
+	return h.waits.total
+}
 
 // New returns the reference server as a handler ready to serve. The package
 // documentation walks one request through it.
@@ -238,7 +249,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{api: e, control: ctl, waits: h.waits, docs: docs}, nil
+	return &Handler{control: ctl, waits: h.waits, docs: docs}, nil
 }
 
 // withHead registers every GET route of the spec for HEAD too: RFC 9110

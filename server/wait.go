@@ -192,7 +192,9 @@ type waiter struct {
 func newWaitHub(s store.Store, m *Metrics, maxTotal, maxPerKey int) *waitHub {
 	h := &waitHub{store: s, metrics: m, maxTotal: maxTotal, maxPerKey: maxPerKey,
 		byJob: map[uuid.UUID]map[*waiter]struct{}{}, perKey: map[uuid.UUID]int{}, closing: make(chan struct{})}
-	if n, ok := s.(store.ChangeNotifier); ok {
+	// With no waiter allowed, nothing needs to hear of changes (on
+	// PostgreSQL, a subscription holds a connection of its own).
+	if n, ok := s.(store.ChangeNotifier); ok && maxTotal > 0 {
 		h.stopNotifications = n.Subscribe(h.changed)
 	}
 	return h

@@ -190,7 +190,6 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 
 // serve runs the server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
-	tuneGC(o.maxWaiters)
 	logs := newLogBuffer(stderr)
 	defer logs.Close()
 	logger, err := newLogger(logs, o.logFormat, o.logLevel)
@@ -224,6 +223,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	tuneGC(handler.MaxWaiters())
 	var creds demo.Credentials
 	var driver *demo.Driver
 	if ctl := handler.Control(); ctl != nil {

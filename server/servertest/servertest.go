@@ -63,7 +63,6 @@ type Server struct {
 	stop    context.CancelFunc
 	served  atomic.Int64
 	dir     string
-	metrics *server.Metrics
 	handler *server.Handler
 	// listener serves s.http as `polyjobs serve` does: held requests are
 	// parked off net/http while they wait.
@@ -138,11 +137,15 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Server{Store: st, tb: tb, dir: dir, metrics: server.NewMetrics()}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	s = &Server{Store: st, tb: tb, dir: dir}
 	h, err := server.New(server.Config{Store: st, Logger: cfg.logger, PollHint: cfg.pollHint, Rate: cfg.rate, Burst: cfg.burst,
-		MaxWait: cfg.maxWait, Metrics: s.metrics, Control: &control.Options{Logger: cfg.logger}})
+		MaxWait: cfg.maxWait, Control: &control.Options{Logger: cfg.logger}})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	// The helpers are the control API's operations, as test suites in other
@@ -150,7 +153,6 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 	s.control = h.Control()
 	org, err := s.control.CreateOrganization(ctx, "servertest")
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	s.OrgID = org.ID
@@ -158,7 +160,6 @@ func start(tb testing.TB, opts []Option) (s *Server, err error) {
 		s.OrgKey, err = s.newKey(ctx, store.KeyKindOrg)
 	}
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	var runCtx context.Context
@@ -204,16 +205,7 @@ func (s *Server) Requests() int64 { return s.served.Load() }
 // Waiting returns how many requests the server holds now until their job
 // changes (Prefer: wait), so that a test can change a job while a request is
 // held rather than just sent.
-func (s *Server) Waiting() int {
-	families, err := s.metrics.Registry.Gather()
-	s.check(err)
-	for _, f := range families {
-		if f.GetName() == "polyjobs_waiters" && len(f.GetMetric()) == 1 {
-			return int(f.GetMetric()[0].GetGauge().GetValue())
-		}
-	}
-	return 0
-}
+func (s *Server) Waiting() int { return s.handler.Waiting() }
 
 // NewUserKey creates another user key of the organization and returns it.
 func (s *Server) NewUserKey() string {
