@@ -66,7 +66,7 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if req.Params.XPolytomicVersion != nil {
 		version = *req.Params.XPolytomicVersion
 	}
-	job, err := h.job(ctx, p.OrgID, req)
+	job, err := h.job(ctx, p.OrgID, req.ID, req.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +78,7 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 		if wait := preferWait(*req.Params.Prefer); wait > 0 {
 			if w, ok := h.waits.join(job, p.KeyID); ok {
 				d, applied := appliedWait(wait, h.maxWait)
-				return &heldAnswer{h: h, ctx: ctx, w: w, d: d, req: req, version: version, etag: etag,
-					applied: applied, retryAfter: h.retryAfter(job)}, nil
+				return &heldAnswer{h: h, ctx: ctx, w: w, d: d, typ: job.Type, version: version, applied: applied}, nil
 			}
 		}
 	}
@@ -94,15 +93,15 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 // goroutine, with little on the stack, which the runtime then shrinks to a
 // few KiB. With thousands of requests held, that memory is what counts.
 type heldAnswer struct {
-	h       *handler
-	ctx     context.Context
+	h   *handler
+	ctx context.Context
+	// w is the waiter: the job, as the request saw it.
 	w       *waiter
 	d       time.Duration
-	req     apiserver.GetJobRequestObject
+	typ     store.JobType
 	version api.APIVersion
-	// etag, applied and retryAfter are the headers of the 304.
-	etag, applied string
-	retryAfter    []string
+	// applied is the Preference-Applied header's value.
+	applied string
 }
 
 // VisitGetJobResponse waits, then writes the answer. It and the functions
@@ -156,7 +155,7 @@ func (a *heldAnswer) wait(block func() waitEnd) (*store.Job, error) {
 // changed, nil when it did not, or the error (errJobNotFound when it was
 // purged meanwhile).
 func (a *heldAnswer) reread() (*store.Job, error) {
-	job, err := a.h.job(a.ctx, a.w.key.OrgID, a.req)
+	job, err := a.h.job(a.ctx, a.w.key.OrgID, a.w.key.ID, a.typ)
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +165,14 @@ func (a *heldAnswer) reread() (*store.Job, error) {
 	return &job, nil
 }
 
-// write writes the answer: the changed job, or a 304 when job is nil.
+// write writes the answer: the changed job, or a 304 when job is nil (the
+// job as the request saw it, not terminal: it sends the polling hint).
 func (a *heldAnswer) write(rw http.ResponseWriter, job *store.Job) error {
 	if job != nil {
 		return a.h.found(*job, jobETag(job.ID, job.Status, a.version), a.applied).VisitGetJobResponse(rw)
 	}
-	return notModified{etag: a.etag, retryAfter: a.retryAfter, applied: a.applied}.VisitGetJobResponse(rw)
+	etag := jobETag(a.w.key.ID, a.w.status, a.version)
+	return notModified{etag: etag, retryAfter: a.h.pollHint, applied: a.applied}.VisitGetJobResponse(rw)
 }
 
 // injectFault applies the control API's first fault matching the request:
@@ -195,14 +196,15 @@ func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error
 	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: f.RetryAfter}
 }
 
-// job reads the job a request names, in the principal's organization.
-func (h *handler) job(ctx context.Context, orgID uuid.UUID, req apiserver.GetJobRequestObject) (store.Job, error) {
-	job, err := h.store.Job(ctx, orgID, req.ID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != req.Type {
+// job reads the job of type typ and id a request names, in the principal's
+// organization.
+func (h *handler) job(ctx context.Context, orgID, id uuid.UUID, typ store.JobType) (store.Job, error) {
+	job, err := h.store.Job(ctx, orgID, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && job.Type != typ {
 		return store.Job{}, errJobNotFound
 	}
 	if err != nil {
-		return store.Job{}, fmt.Errorf("get job %s: %w", req.ID, err)
+		return store.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
 	return job, nil
 }

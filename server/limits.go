@@ -57,10 +57,14 @@ func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// empty reports, without the lock, whether no key has a bucket: nobody
+// is limited.
+func (l *limiter[K]) empty() bool { return l.size.Load() == 0 }
+
 // wait says how long until key has a token at now, without taking it: zero
 // when it has one.
 func (l *limiter[K]) wait(key K, now time.Time) time.Duration {
-	if l.size.Load() == 0 {
+	if l.empty() {
 		return 0 // the common case: nobody is limited
 	}
 	l.mu.Lock()

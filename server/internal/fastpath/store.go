@@ -89,11 +89,11 @@ type cachedKey struct {
 	found bool
 }
 
-// cachedJob is a job and the change token read just before it (when known).
+// cachedJob is a job and the change token read just before it. A job that
+// is not terminal is cached only when the token is known.
 type cachedJob struct {
-	job     store.Job
-	token   store.ChangeToken
-	watched bool
+	job   store.Job
+	token store.ChangeToken
 }
 
 var _ store.Store = (*Store)(nil)
@@ -167,12 +167,12 @@ func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error)
 	if s.watch != nil {
 		token, watched = s.watch.ChangeToken()
 	}
-	if c, ok := s.jobs.get(k, now); ok && (c.job.Terminal() || watched && c.watched && c.token == token) {
+	if c, ok := s.jobs.get(k, now); ok && (c.job.Terminal() || watched && c.token == token) {
 		return c.job, nil
 	}
 	job, err := s.read(ctx, k)
 	if err == nil && (job.Terminal() || watched) && len(job.Result) <= s.cfg.MaxResultBytes {
-		s.jobs.put(k, cachedJob{job: job, token: token, watched: watched}, now, now.Add(s.cfg.JobTTL))
+		s.jobs.put(k, cachedJob{job: job, token: token}, now, now.Add(s.cfg.JobTTL))
 	}
 	return job, err
 }
