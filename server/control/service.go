@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -139,11 +140,7 @@ func checkPlan(plan []Step) error {
 		if err := t.Validate(); err != nil {
 			return fmt.Errorf("plan step %d: %w", i+1, err)
 		}
-		allowed := false
-		for _, from := range t.AllowedFrom() {
-			allowed = allowed || from == status
-		}
-		if !allowed {
+		if !slices.Contains(t.AllowedFrom(), status) {
 			return fmt.Errorf("plan step %d: %w: a job cannot move from %s to %s", i+1, store.ErrInvalid, status, t.To)
 		}
 		status = t.To

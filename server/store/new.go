@@ -71,3 +71,17 @@ func NewJob(orgID uuid.UUID, typ JobType) (Job, error) {
 	t := Now()
 	return Job{ID: id, OrgID: orgID, Type: typ, Status: api.JobStatusCreated, CreatedAt: t, UpdatedAt: t}, nil
 }
+
+// NewPlan returns the steps of a plan to insert: each transition
+// normalized and valid.
+func NewPlan(steps []PlanStep) ([]PlanStep, error) {
+	plan := make([]PlanStep, len(steps))
+	for i, st := range steps {
+		st.Transition = st.Transition.Normalized()
+		if err := st.Transition.Validate(); err != nil {
+			return nil, fmt.Errorf("step %d: %w", i, err)
+		}
+		plan[i] = st
+	}
+	return plan, nil
+}

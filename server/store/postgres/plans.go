@@ -13,7 +13,11 @@ import (
 
 // SetPlan replaces a job's plan with steps, in one transaction.
 func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.PlanStep) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	steps, err := store.NewPlan(steps)
+	if err != nil {
+		return fmt.Errorf("set plan of job %s: %w", jobID, err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)`, jobID).Scan(&exists); err != nil {
 			return err
@@ -25,10 +29,7 @@ func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.Plan
 			return err
 		}
 		for i, st := range steps {
-			t := st.Transition.Normalized()
-			if err := t.Validate(); err != nil {
-				return fmt.Errorf("step %d: %w", i, err)
-			}
+			t := st.Transition
 			var result, errMsg any
 			if len(t.Result) > 0 {
 				result = []byte(t.Result)

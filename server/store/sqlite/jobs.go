@@ -59,24 +59,27 @@ func (s *Store) JobsByKeys(ctx context.Context, keys []store.JobKey) ([]store.Jo
 		}
 		rows, err := s.db.QueryContext(ctx, selectJob+` WHERE (id, org_id) IN (VALUES (?, ?)`+
 			strings.Repeat(`, (?, ?)`, len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("jobs by keys: %w", err)
+		if err == nil {
+			jobs, err = appendJobs(jobs, rows)
 		}
-		for rows.Next() {
-			job, err := scanJob(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("jobs by keys: %w", err)
-			}
-			jobs = append(jobs, job)
-		}
-		err = rows.Err()
-		rows.Close()
 		if err != nil {
 			return nil, fmt.Errorf("jobs by keys: %w", err)
 		}
 	}
 	return jobs, nil
+}
+
+// appendJobs appends the jobs of rows to jobs, and closes rows.
+func appendJobs(jobs []store.Job, rows *sql.Rows) ([]store.Job, error) {
+	defer rows.Close()
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, rows.Err()
 }
 
 // JobByID returns the job with the given id, whatever its organization.
@@ -119,19 +122,11 @@ func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, e
 		args = append(args, f.Limit)
 	}
 	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer rows.Close()
 	var jobs []store.Job
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		jobs = append(jobs, job)
+	if err == nil {
+		jobs, err = appendJobs(nil, rows)
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
 	return jobs, nil

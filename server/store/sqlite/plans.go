@@ -13,6 +13,10 @@ import (
 
 // SetPlan replaces a job's plan with steps, in one transaction.
 func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.PlanStep) error {
+	steps, err := store.NewPlan(steps)
+	if err != nil {
+		return fmt.Errorf("set plan of job %s: %w", jobID, err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("set plan of job %s: %w", jobID, err)
@@ -29,10 +33,7 @@ func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.Plan
 		return fmt.Errorf("set plan of job %s: %w", jobID, err)
 	}
 	for i, st := range steps {
-		t := st.Transition.Normalized()
-		if err := t.Validate(); err != nil {
-			return fmt.Errorf("set plan of job %s: step %d: %w", jobID, i, err)
-		}
+		t := st.Transition
 		if _, err := tx.ExecContext(ctx, `INSERT INTO plan_steps (job_id, seq, due_at, status, result, error) VALUES (?, ?, ?, ?, ?, ?)`,
 			jobID.String(), i, micros(st.At), string(t.To), nullString(string(t.Result)), nullString(t.Error)); err != nil {
 			return fmt.Errorf("set plan of job %s: %w", jobID, err)
