@@ -256,13 +256,7 @@ func TestParkedConnectionsCloseWhenIdle(t *testing.T) {
 // answered at once, their connections closed, and Drain waits for them.
 func TestShutdownAnswersParkedRequests(t *testing.T) {
 	en := newEnv(t, storeFactories["sqlite"](t))
-	srv := server.HTTPServer("", en.e, nil)
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := server.NewListener(tcp, srv, 64)
-	go srv.Serve(ln)
+	ln, srv := listening(t, en)
 	acme := en.tenant("acme")
 	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	path := jobPath(job.Type, job.ID)
