@@ -207,11 +207,13 @@ func parseID(what, s string) (uuid.UUID, error) {
 }
 
 // jobTypeList names the job types for help and errors.
-func jobTypeList() string {
-	types := store.JobTypes()
-	names := make([]string, len(types))
-	for i, t := range types {
-		names[i] = string(t)
+func jobTypeList() string { return joinValues(store.JobTypes()) }
+
+// joinValues lists the values of one of the contract's enums, comma-separated.
+func joinValues[T ~string](values []T) string {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
 	}
 	return strings.Join(names, ", ")
 }

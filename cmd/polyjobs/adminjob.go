@@ -233,11 +233,4 @@ The jobs of polyjobs serve --dev that are still moving:
 }
 
 // statusList names the job statuses for help and errors.
-func statusList() string {
-	statuses := api.JobStatusValues()
-	names := make([]string, len(statuses))
-	for i, s := range statuses {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
-}
+func statusList() string { return joinValues(api.JobStatusValues()) }

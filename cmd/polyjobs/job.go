@@ -309,11 +309,4 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 }
 
 // versionList names the API versions for help.
-func versionList() string {
-	versions := client.Versions()
-	names := make([]string, len(versions))
-	for i, v := range versions {
-		names[i] = string(v)
-	}
-	return strings.Join(names, ", ")
-}
+func versionList() string { return joinValues(client.Versions()) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,10 +25,8 @@ polyjobs --version does.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info := buildinfo.Read()
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"version": info.Version, "commit": info.Commit,
-					"modified": info.Modified, "go_version": info.GoVersion, "platform": info.Platform})
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"version": info.Version, "commit": info.Commit,
+					"modified": info.Modified, "go_version": info.GoVersion, "platform": info.Platform}, true)
 			}
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), info)
 			return err
