@@ -108,10 +108,16 @@ type generator struct {
 	validated atomic.Int64 // responses checked exactly
 }
 
-// newGenerator returns a generator sending requests with the bearer key.
-func newGenerator(addr, key string, p *pool, tl *timeline, timeout time.Duration, validateEvery int) *generator {
-	headers := fmt.Appendf(nil, "Authorization: Bearer %s\r\nX-Polytomic-Version: %s\r\n", key, fixture.Version)
-	return &generator{addr: addr, headers: headers, pool: p, tl: tl, errs: &tally{}, timeout: timeout, validateEvery: validateEvery}
+// newGenerator returns a generator sending requests with the bearer key and
+// counting failures in errs.
+func newGenerator(addr, key string, p *pool, tl *timeline, errs *tally, timeout time.Duration, validateEvery int) *generator {
+	return &generator{addr: addr, headers: authHeaders(key), pool: p, tl: tl, errs: errs, timeout: timeout, validateEvery: validateEvery}
+}
+
+// authHeaders returns the Authorization (bearer key) and X-Polytomic-Version
+// header lines every request sends.
+func authHeaders(key string) []byte {
+	return fmt.Appendf(nil, "Authorization: Bearer %s\r\nX-Polytomic-Version: %s\r\n", key, fixture.Version)
 }
 
 // connectBackoff is how long a connection waits after a failed dial, so that a

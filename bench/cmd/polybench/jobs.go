@@ -51,7 +51,7 @@ type job struct {
 
 // newJob returns a job at rank (committed and begun).
 func newJob(id uuid.UUID, typ string, fails bool, rank int32) *job {
-	j := &job{id: id, typ: typ, fails: fails, path: "/api/jobs/" + typ + "/" + id.String()}
+	j := &job{id: id, typ: typ, fails: fails, path: fixture.Job{ID: id, Type: typ}.Path()}
 	j.committed.Store(rank)
 	j.begun.Store(rank)
 	return j

@@ -81,7 +81,7 @@ func TestGenerator(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := newTimeline(tc.lead, tc.run, tc.run/2)
-			g := newGenerator(tc.addr, "k", p, tl, time.Second, validateEvery)
+			g := newGenerator(tc.addr, "k", p, tl, &tally{}, time.Second, validateEvery)
 			g.run(context.Background(), 4, schedule{origin: tl.origin, rate: tc.rate})
 			if time.Now().Before(tl.end.Add(-20 * time.Millisecond)) {
 				t.Error("run returned before the end of the timeline")

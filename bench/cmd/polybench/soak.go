@@ -200,7 +200,7 @@ func (s *soak) measureCapacity(ctx context.Context) error {
 	}
 	defer srv.Kill()
 	tl := newTimeline(capacityLead, s.o.capacity, s.o.capacity)
-	g := newGenerator(srv.API, s.t.key, s.pool, tl, s.o.timeout, validateEvery)
+	g := newGenerator(srv.API, s.t.key, s.pool, tl, &tally{}, s.o.timeout, validateEvery)
 	g.run(ctx, s.o.connections, schedule{})
 	if err := ctx.Err(); err != nil {
 		return err
@@ -251,8 +251,7 @@ func (s *soak) soakAt(ctx context.Context) error {
 	fmt.Fprintf(s.log, "soak: open loop at %.0f req/s, %d connections, for %v; job changes every %v\n",
 		s.r.TargetRPS, s.o.connections, s.o.duration, writerTick)
 	tl := newTimeline(0, s.o.duration, time.Minute)
-	g := newGenerator(srv.API, s.t.key, s.pool, tl, s.o.timeout, validateEvery)
-	g.errs = errs
+	g := newGenerator(srv.API, s.t.key, s.pool, tl, errs, s.o.timeout, validateEvery)
 	loadDone := make(chan struct{})
 	go func() {
 		defer close(loadDone)
@@ -301,8 +300,7 @@ func (s *soak) warmUp(ctx context.Context, srv *proctest.Server, errs *tally) {
 		rate := s.r.TargetRPS
 		fmt.Fprintf(s.log, "warm-up %d: open loop, ramping up to %.0f req/s over %v, then holding it for %v\n", attempt, rate, ramp, hold)
 		tl := newTimeline(ramp, hold, hold)
-		g := newGenerator(srv.API, s.t.key, s.pool, tl, s.o.timeout, validateEvery)
-		g.errs = errs
+		g := newGenerator(srv.API, s.t.key, s.pool, tl, errs, s.o.timeout, validateEvery)
 		g.run(ctx, s.o.connections, schedule{origin: tl.origin, rate: rate, ramp: ramp})
 		held := tl.total()
 		lag := held.lag.quantile(0.9)

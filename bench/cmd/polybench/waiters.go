@@ -258,7 +258,7 @@ func (l *load) runWaiters(ctx context.Context) (*waiterResults, error) {
 
 	fmt.Fprintf(l.log, "  holding %d requests (Prefer: wait=%d)\n", o.waiters, int(o.wait.Seconds()))
 	wp := &waiterPool{addr: srv.API, timeout: o.wait + o.wait/8 + 10*time.Second, slots: make(chan struct{}, dialSlots), errs: errs,
-		base:    fmt.Appendf(nil, "Authorization: Bearer %s\r\nX-Polytomic-Version: %s\r\n", t.key, fixture.Version),
+		base:    authHeaders(t.key),
 		applied: fmt.Sprintf("wait=%d", int(o.wait.Seconds()))}
 	holdCtx, stopHolding := context.WithCancel(ctx)
 	defer stopHolding()
