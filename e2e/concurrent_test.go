@@ -72,7 +72,7 @@ func TestConcurrentFinishAcrossProcesses(t *testing.T) {
 	rs := startReplicas(t, "replica", dsn, 3)
 	c := newAPIClient(t)
 	acme := newTenant(t, dsn, "acme")
-	bin := adminBinary(t)
+	bin := polyjobsBinary(t, false)
 
 	ctx := context.Background()
 	stores := make([]*postgres.Store, 3)

@@ -57,7 +57,7 @@ func (c *controlClient) call(r *replica, method, path string, body any, want int
 		}
 		rd = bytes.NewReader(b)
 	}
-	url := r.apiURL + controlPrefix + path
+	url := r.URL() + controlPrefix + path
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		c.t.Fatal(err)

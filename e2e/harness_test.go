@@ -38,26 +38,16 @@ const (
 // raceEnabled is set by race_test.go when the tests run with -race.
 var raceEnabled bool
 
-// serverBinary returns the path of the polyjobs binary the serve processes
-// run, built once: with the race detector when the tests run with -race, so
-// that the servers are checked too.
-func serverBinary(t testing.TB) string {
+// polyjobsBinary returns the path of the polyjobs binary, with the race
+// detector or not, built once per setting. The serve processes run it with
+// raceEnabled, so that the servers are checked when the tests run with -race.
+// The admin commands always run a build without it: a race-enabled process
+// takes over a second to start, and the tests run about a hundred short admin
+// commands: that would make them slow, for a detector that has little to find
+// in a one-goroutine command.
+func polyjobsBinary(t testing.TB, race bool) string {
 	t.Helper()
-	bin, err := proctest.Polyjobs(raceEnabled)
-	if err != nil {
-		t.Fatalf("build polyjobs: %v", err)
-	}
-	return bin
-}
-
-// adminBinary returns the path of the polyjobs binary the admin commands run:
-// always a build without the race detector. A race-enabled process takes
-// over a second to start, and the tests run about a hundred short admin
-// commands: that would make them slow, for a detector that has little to
-// find in a one-goroutine command.
-func adminBinary(t testing.TB) string {
-	t.Helper()
-	bin, err := proctest.Polyjobs(false)
+	bin, err := proctest.Polyjobs(race)
 	if err != nil {
 		t.Fatalf("build polyjobs: %v", err)
 	}
@@ -66,11 +56,11 @@ func adminBinary(t testing.TB) string {
 
 // replica is one `polyjobs serve` process.
 type replica struct {
+	// URL() is the API's base URL; AdminURL() that of /healthz, /readyz
+	// and /metrics.
 	*proctest.Server
-	name     string
-	apiURL   string          // http://127.0.0.1:PORT
-	adminURL string          // http://127.0.0.1:PORT of /healthz, /readyz, /metrics
-	log      *syncbuf.Buffer // stdout and stderr
+	name string
+	log  *syncbuf.Buffer // stdout and stderr
 }
 
 // startReplica starts `polyjobs serve` on dsn with free loopback ports and
@@ -78,7 +68,7 @@ type replica struct {
 // killed when t ends if it still runs; its output is logged if t failed.
 func startReplica(t *testing.T, name, dsn string, flags ...string) *replica {
 	t.Helper()
-	r, err := launchReplica(serverBinary(t), name, dsn, flags)
+	r, err := launchReplica(polyjobsBinary(t, raceEnabled), name, dsn, flags)
 	if r != nil {
 		r.cleanupWith(t)
 	}
@@ -92,7 +82,7 @@ func startReplica(t *testing.T, name, dsn string, flags ...string) *replica {
 // their migrations race.
 func startReplicas(t *testing.T, prefix, dsn string, n int, flags ...string) []*replica {
 	t.Helper()
-	bin := serverBinary(t)
+	bin := polyjobsBinary(t, raceEnabled)
 	rs := make([]*replica, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -121,25 +111,19 @@ func launchReplica(bin, name, dsn string, flags []string) (*replica, error) {
 	if srv == nil {
 		return nil, err
 	}
-	r.Server, r.apiURL, r.adminURL = srv, srv.URL(), srv.AdminURL()
+	r.Server = srv
 	return r, err
 }
 
 // cleanupWith kills the process when t ends, and logs its output if t failed.
 func (r *replica) cleanupWith(t *testing.T) {
 	t.Cleanup(func() {
-		r.kill()
+		r.Kill()
 		if t.Failed() {
-			t.Logf("--- output of %s (%s, admin %s):\n%s", r.name, r.apiURL, r.adminURL, r.log)
+			t.Logf("--- output of %s (%s, admin %s):\n%s", r.name, r.URL(), r.AdminURL(), r.log)
 		}
 	})
 }
-
-// alive reports whether the process is still running.
-func (r *replica) alive() bool { return r.Running() }
-
-// kill kills the process if it runs and waits until it has exited.
-func (r *replica) kill() { r.Kill() }
 
 // stop sends SIGTERM and expects a graceful exit with code 0.
 func (r *replica) stop(t *testing.T) {
@@ -184,7 +168,7 @@ func runAdmin(bin, dsn string, args ...string) adminResult {
 // stdout, trimmed.
 func admin(t *testing.T, dsn string, args ...string) string {
 	t.Helper()
-	res := runAdmin(adminBinary(t), dsn, args...)
+	res := runAdmin(polyjobsBinary(t, false), dsn, args...)
 	if res.Code != 0 || res.Stderr != "" {
 		t.Fatalf("polyjobs admin %s: exit %d, stderr %q", strings.Join(args, " "), res.Code, res.Stderr)
 	}
@@ -252,22 +236,27 @@ type response struct {
 // not allow fails the test.
 func (c *apiClient) getJob(r *replica, cr cred, typ, id string) response {
 	c.t.Helper()
-	resp, err := c.tryGetJob(r, cr, typ, id)
+	resp, err := c.tryGetJob(c.http, r, cr, typ, id, nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	return resp
 }
 
-// tryGetJob is getJob returning its failure.
-func (c *apiClient) tryGetJob(r *replica, cr cred, typ, id string) (response, error) {
-	url := fmt.Sprintf("%s/api/jobs/%s/%s", r.apiURL, typ, id)
+// tryGetJob asks r for a job through client, with the extra headers, and
+// returns a transport failure or a response the spec does not allow as an
+// error.
+func (c *apiClient) tryGetJob(client *http.Client, r *replica, cr cred, typ, id string, header http.Header) (response, error) {
+	url := fmt.Sprintf("%s/api/jobs/%s/%s", r.URL(), typ, id)
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return response{}, err
 	}
 	cr.apply(req)
-	resp, err := c.http.Do(req)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, fmt.Errorf("%s: GET %s: %w", r.name, url, err)
 	}
@@ -372,7 +361,7 @@ func (c *apiClient) expectStatus(r *replica, cr cred, typ, id string, status int
 // adminGet does a GET on r's admin listener and returns the status and body.
 func (c *apiClient) adminGet(r *replica, path string) (int, string) {
 	c.t.Helper()
-	resp, err := c.http.Get(r.adminURL + path)
+	resp, err := c.http.Get(r.AdminURL() + path)
 	if err != nil {
 		c.t.Fatalf("%s: GET %s: %v", r.name, path, err)
 	}

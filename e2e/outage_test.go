@@ -1,13 +1,12 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		checkServerError(t, cr.what, resp, forbidden)
 	}
-	if !r.alive() {
+	if !r.Running() {
 		t.Fatalf("the replica exited during the outage: %v", r.Err())
 	}
 	if code, body := c.adminGet(r, "/readyz"); code != http.StatusServiceUnavailable {
@@ -88,7 +87,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	// The admin command fails cleanly too: exit 1, one line on stderr.
-	res := runAdmin(adminBinary(t), dsn, "job", "finish", running)
+	res := runAdmin(polyjobsBinary(t, false), dsn, "job", "finish", running)
 	if res.Code != 1 || res.Stdout != "" || strings.Count(strings.TrimRight(res.Stderr, "\n"), "\n") != 0 ||
 		strings.Contains(res.Stderr, password) {
 		t.Errorf("admin job finish during the outage: exit %d, stdout %q, stderr %q; want exit 1 and one line without the password",
@@ -159,10 +158,8 @@ func withPassword(t *testing.T, dsn, password string) string {
 
 // lateReplica is a `polyjobs serve` started while the database was down.
 type lateReplica struct {
-	cmd    *exec.Cmd
-	admin  string
-	stderr *syncbuf.Buffer
-	exited chan error
+	proctest.Server
+	log *syncbuf.Buffer // stdout and stderr
 }
 
 // serveDuringOutage starts `polyjobs serve` on an unreachable database and
@@ -173,32 +170,28 @@ func serveDuringOutage(t *testing.T, dsn string) *lateReplica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lateReplica{admin: "http://" + ports[1], stderr: &syncbuf.Buffer{}, exited: make(chan error, 1)}
-	l.cmd = exec.Command(serverBinary(t), "serve", "--addr", ports[0], "--admin-addr", ports[1], "--db", dsn)
-	l.cmd.Env = proctest.Env()
-	l.cmd.Stdout, l.cmd.Stderr = l.stderr, l.stderr
-	if err := l.cmd.Start(); err != nil {
+	l := &lateReplica{Server: proctest.Server{API: ports[0], Admin: ports[1]}, log: &syncbuf.Buffer{}}
+	l.Process, err = proctest.Start(proctest.Spec{
+		Name:   "the late replica",
+		Argv:   []string{polyjobsBinary(t, raceEnabled), "serve", "--addr", l.API, "--admin-addr", l.Admin, "--db", dsn},
+		Output: l.log,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { l.exited <- l.cmd.Wait() }()
-	t.Cleanup(func() {
-		if l.cmd.ProcessState == nil {
-			l.cmd.Process.Kill()
-			<-l.exited
-		}
-	})
+	t.Cleanup(l.Kill)
 	deadline := time.Now().Add(proctest.ReadyTimeout)
-	for !strings.Contains(l.stderr.String(), "still opening the database") {
+	for !strings.Contains(l.log.String(), "still opening the database") {
 		select {
-		case err := <-l.exited:
-			t.Fatalf("serve during the outage exited (%v) rather than wait; output:\n%s", err, l.stderr)
+		case <-l.Exited():
+			t.Fatalf("serve during the outage exited (%v) rather than wait; output:\n%s", l.Err(), l.log)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("serve during the outage never said it waits; output:\n%s", l.stderr)
+			t.Fatalf("serve during the outage never said it waits; output:\n%s", l.log)
 		}
 	}
-	if out := l.stderr.String(); strings.Contains(out, password) || strings.Contains(out, "listening") {
+	if out := l.log.String(); strings.Contains(out, password) || strings.Contains(out, "listening") {
 		t.Errorf("serve during the outage: %q; want notices without the password, and no listener", out)
 	}
 	return l
@@ -208,27 +201,12 @@ func serveDuringOutage(t *testing.T, dsn string) *lateReplica {
 // back, then stops it: exit 0.
 func (l *lateReplica) serves(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(recoverTimeout + openNotice)
-	for {
-		if resp, err := http.Get(l.admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replica started during the outage is not ready after the database came back; output:\n%s", l.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := l.WaitReady(context.Background(), recoverTimeout+openNotice, proctest.ReadyProbe(l.AdminURL()))
+	if err != nil {
+		t.Fatalf("the replica started during the outage is not ready after the database came back: %v", err)
 	}
-	l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-l.exited:
-		if err != nil {
-			t.Fatalf("the late replica exited with %v; output:\n%s", err, l.stderr)
-		}
-	case <-time.After(stopTimeout):
-		t.Fatal("the late replica did not stop after SIGTERM")
+	if err := l.Stop(stopTimeout); err != nil {
+		t.Fatal(err)
 	}
 }
 

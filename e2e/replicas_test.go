@@ -24,7 +24,7 @@ func TestReplicasServeTheSameState(t *testing.T) {
 	t.Parallel()
 	dsn := pgserver.DSN(t)
 	// An admin command migrates the database too: it races the replicas.
-	bin := adminBinary(t)
+	bin := polyjobsBinary(t, false)
 	orgCreated := make(chan adminResult, 1)
 	go func() { orgCreated <- runAdmin(bin, dsn, "org", "create", "acme") }()
 	rs := startReplicas(t, "replica", dsn, 3)
@@ -112,7 +112,7 @@ func TestReplicasServeTheSameState(t *testing.T) {
 	// serves everything.
 	rs[0].stop(t)
 	expectEverywhere(t, rs[1:])
-	rs[1].kill()
+	rs[1].Kill()
 	expectEverywhere(t, rs[2:])
 
 	// A replica started afterwards serves it too, and sees the next change.

@@ -37,7 +37,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		stopping   atomic.Bool
 		wg         sync.WaitGroup
 		done       = make(chan struct{})
-		url        = fmt.Sprintf("%s/api/jobs/exportlogs/%s", r.apiURL, job)
+		url        = fmt.Sprintf("%s/api/jobs/exportlogs/%s", r.URL(), job)
 	)
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -113,7 +113,7 @@ func TestShutdownCutsWhatOutlastsTheGrace(t *testing.T) {
 	t.Parallel()
 	dsn := filepath.Join(t.TempDir(), "cut.db")
 	r := startReplica(t, "cut", dsn, "--shutdown-grace", "1s")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(r.apiURL, "http://"))
+	conn, err := net.Dial("tcp", r.API)
 	if err != nil {
 		t.Fatal(err)
 	}

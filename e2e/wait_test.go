@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -29,25 +28,14 @@ func (c *apiClient) holdJob(r *replica, cr cred, typ, id string, wait int) <-cha
 	if first.status != http.StatusOK || etag == "" {
 		c.t.Fatalf("%s: %d without ETag", r.name, first.status)
 	}
+	header := http.Header{}
+	header.Set("If-None-Match", etag)
+	header.Set("Prefer", fmt.Sprintf("wait=%d", wait))
+	client := &http.Client{Timeout: time.Duration(wait+10) * time.Second}
 	out := make(chan heldAnswer, 1)
 	go func() {
-		url := fmt.Sprintf("%s/api/jobs/%s/%s", r.apiURL, typ, id)
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		cr.apply(req)
-		req.Header.Set("If-None-Match", etag)
-		req.Header.Set("Prefer", fmt.Sprintf("wait=%d", wait))
-		resp, err := (&http.Client{Timeout: time.Duration(wait+10) * time.Second}).Do(req)
-		if err != nil {
-			out <- heldAnswer{err: err}
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		at := time.Now()
-		if err == nil {
-			err = c.v.ValidateResponse(req, resp.StatusCode, resp.Header, body)
-		}
-		out <- heldAnswer{resp: response{status: resp.StatusCode, header: resp.Header, body: body}, at: at, err: err}
+		resp, err := c.tryGetJob(client, r, cr, typ, id, header)
+		out <- heldAnswer{resp: resp, at: time.Now(), err: err}
 	}()
 	return out
 }

@@ -15,10 +15,10 @@ import (
 // server binaries.
 const DebianBinaries = "/usr/lib/postgresql/*/bin"
 
-// FindBinaries returns the directory holding initdb and postgres: the newest
+// findBinaries returns the directory holding initdb and postgres: the newest
 // major version under DebianBinaries, else the directory of initdb on PATH.
 // Its error, when there is neither, is ErrUnavailable.
-func FindBinaries() (string, error) {
+func findBinaries() (string, error) {
 	dirs, _ := filepath.Glob(DebianBinaries)
 	sort.Slice(dirs, func(i, j int) bool { return MajorVersion(dirs[i]) > MajorVersion(dirs[j]) })
 	for _, dir := range dirs {

@@ -32,7 +32,7 @@ const (
 
 // Options says how to start a server. The zero value is fine.
 type Options struct {
-	// Bin is the directory of initdb and postgres; empty: FindBinaries.
+	// Bin is the directory of initdb and postgres; empty: findBinaries.
 	Bin string
 	// TempPrefix is the os.MkdirTemp pattern of the server's directory;
 	// empty: "pgserver-".
@@ -69,7 +69,7 @@ type Server struct {
 // ErrUnavailable. The caller must Remove the server.
 func New(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.Bin == "" {
-		if opts.Bin, err = FindBinaries(); err != nil {
+		if opts.Bin, err = findBinaries(); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +104,7 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	// A free port may be taken between the probe and the server's bind: try
 	// a few.
 	for attempt := 1; ; attempt++ {
-		if s.port, err = FreePort(); err != nil {
+		if s.port, err = freePort(); err != nil {
 			return nil, err
 		}
 		if err = s.start(ctx); err == nil || attempt == 3 || ctx.Err() != nil {

@@ -9,15 +9,15 @@ import (
 )
 
 func TestFindBinaries(t *testing.T) {
-	dir, err := FindBinaries()
+	dir, err := findBinaries()
 	if err != nil {
 		if !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("FindBinaries error %v is not ErrUnavailable", err)
+			t.Fatalf("findBinaries error %v is not ErrUnavailable", err)
 		}
 		t.Skipf("no PostgreSQL binaries: %v", err)
 	}
 	if !HasServer(dir) {
-		t.Fatalf("FindBinaries = %s, which lacks initdb or postgres", dir)
+		t.Fatalf("findBinaries = %s, which lacks initdb or postgres", dir)
 	}
 	if MajorVersion("/usr/lib/postgresql/16/bin") != 16 || MajorVersion("/usr/local/bin") != 0 {
 		t.Fatal("MajorVersion")
@@ -25,7 +25,7 @@ func TestFindBinaries(t *testing.T) {
 }
 
 func TestServerDatabase(t *testing.T) {
-	if _, err := FindBinaries(); err != nil {
+	if _, err := findBinaries(); err != nil {
 		t.Skipf("no PostgreSQL binaries: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -74,7 +74,7 @@ func DSN(t testing.TB) string {
 // starts a server of its own, even when EnvDSN is set.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	bin, err := FindBinaries()
+	bin, err := findBinaries()
 	if err != nil {
 		unavailable(t, err.Error())
 	}
@@ -110,7 +110,7 @@ func (s *Server) remove() {
 func sharedServer(t testing.TB) *Server {
 	t.Helper()
 	shared.once.Do(func() {
-		bin, err := FindBinaries()
+		bin, err := findBinaries()
 		if err != nil {
 			shared.unavailable = err.Error()
 			return

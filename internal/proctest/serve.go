@@ -75,9 +75,27 @@ func serveOnce(ctx context.Context, spec ServeSpec) (*Server, error) {
 	if s.Process, err = Start(Spec{Name: spec.Name, Argv: argv, Env: append(Env(), spec.Env...), Output: spec.Output}); err != nil {
 		return nil, err
 	}
+	if err = s.WaitReady(ctx, ReadyTimeout, ReadyProbe(s.AdminURL())); err != nil {
+		s.Kill()
+		if strings.Contains(s.Tail(), "address already in use") {
+			return s, fmt.Errorf("%s: %w", spec.Name, errPortTaken)
+		}
+		return s, err
+	}
+	return s, nil
+}
+
+// ReadyProbe returns a probe for Process.WaitReady that succeeds when
+// adminURL/readyz, the readiness endpoint of a `polyjobs serve` admin
+// listener (http://127.0.0.1:PORT), answers 200. Each request is bounded by
+// a second.
+func ReadyProbe(adminURL string) func(context.Context) error {
 	client := &http.Client{Timeout: time.Second}
-	err = s.WaitReady(ctx, ReadyTimeout, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL()+"/readyz", nil)
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/readyz", nil)
+		if err != nil {
+			return err
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -87,15 +105,7 @@ func serveOnce(ctx context.Context, spec ServeSpec) (*Server, error) {
 			return errors.New(resp.Status)
 		}
 		return nil
-	})
-	if err != nil {
-		s.Kill()
-		if strings.Contains(s.Tail(), "address already in use") {
-			return s, fmt.Errorf("%s: %w", spec.Name, errPortTaken)
-		}
-		return s, err
 	}
-	return s, nil
 }
 
 // FreePorts returns n distinct host:port addresses of 127.0.0.1 that were
