@@ -50,15 +50,20 @@ func BenchmarkGetJob(b *testing.B) {
 	}
 }
 
-// newBenchEnv is an env on a SQLite store with the access log discarded and
-// a rate limit that is checked but never reached.
+// newBenchEnv is an env on a SQLite store with the access log discarded (as
+// serve writes it, NewLogger) and a rate limit that is checked but never
+// reached.
 func newBenchEnv(b *testing.B) *env {
 	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
+	logger, err := server.NewLogger(io.Discard, "json", slog.LevelInfo)
+	if err != nil {
+		b.Fatal(err)
+	}
 	en := newEnv(b, s, func(c *server.Config) {
-		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		c.Logger = logger
 		c.Rate = 1e9 // the limiter stays in the path but never refuses
 	})
 	return en

@@ -97,7 +97,12 @@ type env struct {
 func newEnv(t testing.TB, s store.Store, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	cfg := server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: server.NewMetrics()}
+	// The access log as serve writes it (NewLogger), on a JSON logger.
+	logger, err := server.NewLogger(logs, "json", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{Store: s, Logger: logger, Metrics: server.NewMetrics()}
 	for _, m := range mutate {
 		m(&cfg)
 	}

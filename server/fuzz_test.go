@@ -165,9 +165,13 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	}
 	f.Cleanup(func() { s.Close() })
 	logs := &syncbuf.Buffer{}
+	logger, err := server.NewLogger(logs, "json", slog.LevelInfo)
+	if err != nil {
+		f.Fatal(err)
+	}
 	// Rate limits are off: every input reuses the same few keys from the same
 	// address, and a 429 would say nothing about the input.
-	e, err := server.New(server.Config{Store: s, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Rate: -1, AuthFailureRate: -1})
+	e, err := server.New(server.Config{Store: s, Logger: logger, Rate: -1, AuthFailureRate: -1})
 	if err != nil {
 		f.Fatalf("server.New: %v", err)
 	}

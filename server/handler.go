@@ -113,7 +113,7 @@ func (a *heldAnswer) VisitGetJobResponse(rw http.ResponseWriter) error {
 	}
 	timer := time.NewTimer(a.d)
 	defer timer.Stop()
-	closing, gone := a.h.waits.closing, stateFrom(a.ctx).gone
+	closing, gone := a.h.waits.closing, stateFrom(a.ctx).gone()
 	job, err := a.wait(func() waitEnd { return a.w.wait(timer.C, closing, gone) })
 	if err != nil {
 		return err
@@ -187,7 +187,7 @@ func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error
 		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-stateFrom(ctx).gone:
+		case <-stateFrom(ctx).gone():
 		}
 	}
 	if f.Status == 0 {

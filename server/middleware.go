@@ -151,15 +151,16 @@ func (p *pipeline) panicked(c echo.Context, r any) error {
 // It is the request's context, so that the strict handler, which sees only
 // the context, finds it; carrying it costs one allocation per request.
 //
-// It is never cancelled: net/http cancels a request's context when its
-// client half-closes the connection after sending the request, yet that
-// client still reads the answer. The lookups a request makes are short and
+// As a context it is never cancelled (like context.WithoutCancel of the
+// request's): net/http cancels a request's context when its client
+// half-closes the connection after sending the request, yet that client
+// still reads the answer. The lookups a request makes are short and
 // bounded, so they always finish; only a held request (wait.go) watches
 // gone, and ends early when its client leaves.
 type requestState struct {
-	context.Context
-	// gone is closed when net/http gives up on the client.
-	gone <-chan struct{}
+	// parent is the request's context as net/http made it: its values are
+	// the state's, its cancellation is gone's.
+	parent context.Context
 	// id is the request's id, as in its X-Request-Id response header.
 	id string
 	// method is the request's method as sent (the pipeline serves a HEAD as
@@ -179,13 +180,26 @@ type requestState struct {
 
 type stateKey struct{}
 
+// Deadline implements context.Context: there is none.
+func (s *requestState) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context: the state is never cancelled.
+func (s *requestState) Done() <-chan struct{} { return nil }
+
+// Err implements context.Context: the state is never cancelled.
+func (s *requestState) Err() error { return nil }
+
 // Value returns the state itself for stateKey and defers to the parent otherwise.
 func (s *requestState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
 	}
-	return s.Context.Value(key)
+	return s.parent.Value(key)
 }
+
+// gone is closed when net/http gives up on the client. (It is asked for
+// only when needed: net/http makes the channel on the first call.)
+func (s *requestState) gone() <-chan struct{} { return s.parent.Done() }
 
 // stateFrom returns the state of a request's context, or nil outside the pipeline.
 func stateFrom(ctx context.Context) *requestState {
@@ -201,7 +215,7 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{Context: context.WithoutCancel(req.Context()), gone: req.Context().Done(), id: rid, method: req.Method, start: time.Now()}
+	st := &requestState{parent: req.Context(), id: rid, method: req.Method, start: time.Now()}
 	req = req.WithContext(st)
 	st.req = req
 	if req.Method == http.MethodHead {

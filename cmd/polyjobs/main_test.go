@@ -108,7 +108,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad output", []string{"version", "-o", "xml"}, nil, []string{`--output "xml": use text, json`}},
 		{"malformed environment", []string{"serve", "--db", c.db}, map[string]string{"POLYJOBS_POLL_HINT": "soon"}, []string{`POLYJOBS_POLL_HINT="soon" (for --poll-hint)`}},
 		{"malformed boolean environment", []string{"serve", "--db", c.db}, map[string]string{"POLYJOBS_PLAIN": "maybe"}, []string{`POLYJOBS_PLAIN="maybe"`}},
-		{"bad log format", []string{"serve", "--db", c.db, "--log-format", "xml"}, nil, []string{`--log-format "xml"`}},
+		{"bad log format", []string{"serve", "--db", c.db, "--log-format", "xml"}, nil, []string{`--log-format: "xml" is not a log format: use text or json`}},
 		{"--dev on every interface", []string{"serve", "--dev", "--db", c.db, "--addr", "0.0.0.0:0"}, nil, []string{`--addr "0.0.0.0:0" is not a loopback address`}},
 		{"--dev admin on a public address", []string{"serve", "--dev", "--db", c.db, "--addr", "127.0.0.1:0", "--admin-addr", ":9090"}, nil, []string{`--admin-addr ":9090" is not a loopback address`}},
 		{"negative waiter cap", []string{"serve", "--db", c.db, "--max-waiters", "-1"}, nil, []string{"--max-waiters must not be negative"}},

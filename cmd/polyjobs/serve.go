@@ -109,7 +109,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "shutdown-grace", env: "POLYJOBS_SHUTDOWN_GRACE", value: durationFlag(&o.shutdownGrace, 10*time.Second),
 			usage: "how long in-flight requests may finish after SIGINT or SIGTERM"},
 		{name: "log-format", env: "POLYJOBS_LOG_FORMAT", value: stringFlag(&o.logFormat, "text"),
-			usage: "log format, text or json: one line per request with request id, status and latency, never a key"},
+			usage: "log format, " + strings.Join(server.LogFormats, " or ") + ": one line per request with request id, status and latency, never a key"},
 		{name: "log-level", env: "POLYJOBS_LOG_LEVEL", value: stringFlag(&o.logLevel, "info"),
 			usage: "log level: debug, info, warn or error"},
 		{name: "dev", env: "POLYJOBS_DEV", value: boolFlag(&o.dev, false),
@@ -337,12 +337,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", level, err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	logger, err := server.NewLogger(w, strings.ToLower(format), lv)
+	if err != nil {
+		return nil, fmt.Errorf("--log-format: %w", err)
 	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	return logger, nil
 }
