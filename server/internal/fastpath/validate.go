@@ -20,14 +20,17 @@ import (
 //   - routes are found by a segment router instead of regular expressions
 //     (router.go), once per request;
 //   - a request whose route and parameters an identical earlier request had
-//     already validated is only authenticated (memo.go).
+//     already validated is only authenticated (memo.go);
+//   - each operation's security requirements are resolved once
+//     (security.go).
 //
 // Security is never remembered: every request is authenticated.
 type Validator struct {
-	router  *specRouter
-	memo    *paramMemo // nil when the spec's parameters cannot be memoized
-	options *openapi3filter.Options
-	onHit   func()
+	router   *specRouter
+	memo     *paramMemo // nil when the spec's parameters cannot be memoized
+	security map[*openapi3.Operation]*routeSecurity
+	options  *openapi3filter.Options
+	onHit    func()
 }
 
 // NewValidator returns a validator of requests against spec with options
@@ -38,7 +41,7 @@ func NewValidator(spec *openapi3.T, options *openapi3filter.Options, onHit func(
 		onHit = func() {}
 	}
 	return &Validator{router: newSpecRouter(spec), memo: newParamMemo(spec, defaultMemoEntries, defaultMemoBytes),
-		options: options, onHit: onHit}
+		security: resolveSecurity(spec), options: options, onHit: onHit}
 }
 
 // Validate validates the request of c: its route, its security (which
@@ -76,20 +79,6 @@ func (v *Validator) Validate(c echo.Context) error {
 	// its parameters passed.
 	if memoable {
 		v.memo.remember(key, route)
-	}
-	return nil
-}
-
-// authenticate checks the security requirements of route alone, exactly as
-// the whole validation does before the parameters.
-func (v *Validator) authenticate(req *http.Request, route *routers.Route) error {
-	security := route.Operation.Security
-	if security == nil {
-		security = &route.Spec.Security
-	}
-	input := &openapi3filter.RequestValidationInput{Request: req, Route: route, Options: v.options}
-	if err := openapi3filter.ValidateSecurityRequirements(req.Context(), input, *security); err != nil {
-		return validationError(err)
 	}
 	return nil
 }
