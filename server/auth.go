@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/google/uuid"
@@ -102,7 +101,7 @@ func (a *authenticator) Authenticate(_ context.Context, in *openapi3filter.Authe
 	}
 	st.principal, st.authenticated = p, true
 	if a.limiter != nil {
-		if ok, wait := a.limiter.allow(p.KeyID, time.Now()); !ok {
+		if ok, wait := a.limiter.allow(p.KeyID, st.start); !ok {
 			secs := wholeSeconds(wait)
 			msg := fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)
 			return echo.NewHTTPError(http.StatusTooManyRequests, msg).

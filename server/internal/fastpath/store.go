@@ -106,7 +106,7 @@ func NewStore(s store.Store, cfg StoreConfig) *Store {
 		cfg:   cfg,
 		keys:  newTTLMap[store.KeyHash, cachedKey](cfg.MaxKeys),
 		jobs:  newTTLMap[store.JobKey, cachedJob](cfg.MaxJobs),
-		now:   time.Now,
+		now:   monotonicNow,
 	}
 	f.watch, _ = s.(store.ChangeWatcher)
 	if b, ok := s.(store.BatchReader); ok {
@@ -114,6 +114,13 @@ func NewStore(s store.Store, cfg StoreConfig) *Store {
 	}
 	return f
 }
+
+// monotonicNow is time.Now for the caches' expiry: a time read from the
+// monotonic clock alone, which costs half as much as time.Now (two clock
+// reads), and every request reads it twice.
+func monotonicNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
+
+var clockBase = time.Now()
 
 // KeyByHash returns the key from the cache, or from the store and caches it.
 func (s *Store) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, error) {
