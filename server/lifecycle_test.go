@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -279,5 +280,76 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWriteTimeoutCutsClientsThatDoNotRead: a client that asks for a large
+// answer and does not read it is cut off after the write timeout, on plain
+// connections and on a Listener's (whose write deadline is armed lazily),
+// also after a run of quick requests on the same keep-alive connection.
+func TestWriteTimeoutCutsClientsThatDoNotRead(t *testing.T) {
+	const large = 256 << 20
+	const writeTimeout = 300 * time.Millisecond
+	chunk := make([]byte, 64<<10)
+	for _, listener := range []bool{false, true} {
+		t.Run(fmt.Sprintf("listener=%v", listener), func(t *testing.T) {
+			cut := make(chan time.Duration, 1)
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/large" {
+					return
+				}
+				start := time.Now()
+				for n := 0; n < large; n += len(chunk) {
+					if _, err := w.Write(chunk); err != nil {
+						cut <- time.Since(start)
+						return
+					}
+				}
+				close(cut)
+			})
+			srv := server.HTTPServer("", handler, nil)
+			srv.WriteTimeout = writeTimeout
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if listener {
+				ln = server.NewListener(ln, srv, 16)
+			}
+			go srv.Serve(ln)
+			t.Cleanup(func() { srv.Close() })
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+			br := bufio.NewReader(conn)
+			for range 20 {
+				if _, err := conn.Write([]byte("GET /small HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+			}
+			if _, err := conn.Write([]byte("GET /large HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			// The client reads nothing more.
+			select {
+			case after, ok := <-cut:
+				if !ok {
+					t.Fatal("the server wrote the whole answer to a client that did not read it")
+				}
+				if after < writeTimeout/2 {
+					t.Fatalf("the write failed after %v, before the write timeout (%v) could have run out", after, writeTimeout)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("after 10 s the server was still writing to a client that did not read (write timeout %v)", writeTimeout)
+			}
+		})
 	}
 }

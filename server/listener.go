@@ -23,10 +23,12 @@ import (
 // slot all along.
 type Listener struct {
 	net.Listener
-	srv   *http.Server
-	max   int
-	slots chan struct{}
-	done  chan struct{}
+	srv *http.Server
+	// writeSlack is writeSlack(srv).
+	writeSlack time.Duration
+	max        int
+	slots      chan struct{}
+	done       chan struct{}
 	// accepted carries the accept loop's connections and errors;
 	// returned the connections handed back by held requests.
 	accepted  chan accepted
@@ -48,9 +50,11 @@ type accepted struct {
 	err  error
 }
 
-// NewListener caps the connections srv accepts on ln at max.
+// NewListener caps the connections srv accepts on ln at max. srv's
+// WriteTimeout must be set already: it sizes the write slack of the
+// connections (limitedConn.SetWriteDeadline).
 func NewListener(ln net.Listener, srv *http.Server, max int) *Listener {
-	return &Listener{Listener: ln, srv: srv, max: max, slots: make(chan struct{}, max), done: make(chan struct{}),
+	return &Listener{Listener: ln, srv: srv, writeSlack: writeSlack(srv), max: max, slots: make(chan struct{}, max), done: make(chan struct{}),
 		accepted: make(chan accepted), returned: make(chan *limitedConn), away: map[*limitedConn]bool{}}
 }
 
@@ -193,7 +197,8 @@ func (l *Listener) keepAlive() bool {
 	}
 }
 
-// limitedConn gives its slot back when closed.
+// limitedConn gives its slot back when closed, and arms its write deadline
+// lazily (SetWriteDeadline).
 type limitedConn struct {
 	net.Conn
 	l    *Listener
@@ -201,6 +206,50 @@ type limitedConn struct {
 	// pending is what was read from the connection while it was away from
 	// net/http: the start of its next request, returned by Read first.
 	pending []byte
+	// writeDeadline is the write deadline armed. Only the goroutine that
+	// has the connection (net/http's, or a held request's while away)
+	// sets deadlines.
+	writeDeadline time.Time
+}
+
+// maxWriteSlack bounds how much earlier than asked a write may time out
+// (see limitedConn.SetWriteDeadline).
+const maxWriteSlack = time.Second
+
+// writeSlack is how much earlier than asked a write on srv's connections
+// may time out: an eighth of its WriteTimeout, at most maxWriteSlack; none
+// without a WriteTimeout.
+func writeSlack(srv *http.Server) time.Duration { return min(srv.WriteTimeout/8, maxWriteSlack) }
+
+// SetWriteDeadline arms the write deadline t lazily. net/http sets it to
+// WriteTimeout from now after reading each request and clears it after each
+// response; re-arming the runtime's timer twice costs more than a request's
+// own work on its headers. So here:
+//
+//   - t later than the armed deadline by less than the listener's write
+//     slack is not armed: a write may time out that much earlier than
+//     asked. (Every deadline set here is at least the slack ahead:
+//     net/http's WriteTimeout, or a held request's, which is longer.)
+//   - A clear (zero t) keeps the armed deadline; net/http writes nothing
+//     before setting the next one. SetDeadline, which park.go uses, clears
+//     for real.
+//
+// A busy keep-alive connection then re-arms its timer about once a second.
+func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	switch {
+	case t.IsZero() && c.l.writeSlack > 0:
+		return nil
+	case !c.writeDeadline.IsZero() && !t.Before(c.writeDeadline) && t.Sub(c.writeDeadline) < c.l.writeSlack:
+		return nil
+	}
+	c.writeDeadline = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines, keeping track of the write one.
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	c.writeDeadline = t
+	return c.Conn.SetDeadline(t)
 }
 
 // Read returns the bytes read while the connection was away first.

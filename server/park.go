@@ -169,9 +169,9 @@ func (p *parked) answer(job *store.Job, err error, keep bool) bool {
 		p.a.h.errors.respond(rec, p.st, p.st.id, err)
 	}
 	head := p.st.method == http.MethodHead
-	_ = p.conn.Conn.SetWriteDeadline(time.Now().Add(holdWriteMargin))
+	_ = p.conn.SetWriteDeadline(time.Now().Add(holdWriteMargin))
 	_, werr := p.conn.Conn.Write(rec.wire(head, keep))
-	_ = p.conn.Conn.SetDeadline(time.Time{})
+	_ = p.conn.SetDeadline(time.Time{})
 	p.a.h.pipeline.account(p.st, true, rec.status, int64(len(rec.body)))
 	return werr == nil
 }
