@@ -46,6 +46,9 @@ func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.bucket(key, now)
+	if b.lim.AllowN(now, 1) {
+		return true, 0 // the common case, which makes no Reservation
+	}
 	r := b.lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Second
