@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,10 +197,10 @@ func (l *load) runWaiters(ctx context.Context) (*waiterResults, error) {
 	o := l.o.waiters
 	r := &waiterResults{Waiters: o.waiters, OrdinaryJobs: l.o.jobs, WaitS: o.wait.Seconds(), OpenFiles: l.openFiles,
 		MoveConns: moveConns, CrossEveryMS: msOf(crossEvery), WakeTimeoutS: wakeTimeout.Seconds()}
+	if err := l.pinSelf(ctx); err != nil {
+		return nil, err
+	}
 	if l.res.Method.Pinned {
-		if out, err := exec.CommandContext(ctx, "taskset", "-a", "-cp", l.res.Method.LoadCPU, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("pin the waiters to CPU %s: %w: %s", l.res.Method.LoadCPU, err, out)
-		}
 		r.ClientCPU = l.res.Method.LoadCPU
 	}
 	db, err := l.openDatabase(ctx, "sqlite", "polybench_waiters", nil)
