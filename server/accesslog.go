@@ -112,17 +112,18 @@ type accessLine struct {
 	bytes      int64
 }
 
-// LogFormats are the formats NewLogger writes, the default first.
+// LogFormats are the formats NewLogger writes.
 var LogFormats = []string{"text", "json"}
 
 // NewLogger returns a logger that writes slog's text or JSON lines (see
 // LogFormats) to w, from level up. Any logger serves the server, but on
 // one of these the access log writes its lines itself, exactly as slog
-// would, several times faster: it is written once per request.
+// would, in less than half the time and without allocating: it writes one
+// per request.
 func NewLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	out := &lockedWriter{w: w}
 	opts := &slog.HandlerOptions{Level: level}
-	h := &logHandler{out: out, level: level}
+	h := &logHandler{out: out}
 	switch format {
 	case "text":
 		h.Handler = slog.NewTextHandler(out, opts)
@@ -139,9 +140,8 @@ func NewLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, er
 // writer.
 type logHandler struct {
 	slog.Handler
-	out   *lockedWriter
-	level slog.Leveler
-	json  bool
+	out  *lockedWriter
+	json bool
 }
 
 // lockedWriter makes each line one Write, whoever writes it: slog's
