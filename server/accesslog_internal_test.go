@@ -27,7 +27,7 @@ func BenchmarkLogRequest(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/api/jobs/exportlogs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", nil)
-			st := &requestState{parent: req.Context(), id: newRequestID(), method: http.MethodGet,
+			st := &requestState{Context: req.Context(), parent: req.Context(), id: newRequestID(), method: http.MethodGet,
 				principal: Principal{OrgID: uuid.New(), KeyID: uuid.New()}, authenticated: true}
 			req = req.WithContext(st)
 			l := newAccessLog(bc.logger)
@@ -101,7 +101,7 @@ func checkAccessLine(t *testing.T, tc accessLineCase) {
 	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: tc.path, RawPath: tc.rawPath}}
 	st := &requestState{id: tc.id, method: tc.method, authenticated: tc.authenticated,
 		principal: Principal{OrgID: uuid.MustParse("01a22ade-8fc9-792d-af6d-9823db648f96"), KeyID: uuid.MustParse("01a22ade-8fd4-73f6-ae35-dfddeb152305")}}
-	st.parent = t.Context()
+	st.Context, st.parent = t.Context(), t.Context()
 	req = req.WithContext(st)
 	for _, format := range LogFormats {
 		var fast, slow bytes.Buffer

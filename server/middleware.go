@@ -149,17 +149,17 @@ func (p *pipeline) panicked(c echo.Context, r any) error {
 // requestState is what the pipeline learns about a request as it goes: the
 // authentication step fills it in, the handler and the access log read it.
 // It is the request's context, so that the strict handler, which sees only
-// the context, finds it; carrying it costs one allocation per request.
+// the context, finds it.
 //
-// As a context it is never cancelled (like context.WithoutCancel of the
-// request's): net/http cancels a request's context when its client
-// half-closes the connection after sending the request, yet that client
-// still reads the answer. The lookups a request makes are short and
+// It is never cancelled: net/http cancels a request's context when its
+// client half-closes the connection after sending the request, yet that
+// client still reads the answer. The lookups a request makes are short and
 // bounded, so they always finish; only a held request (wait.go) watches
 // gone, and ends early when its client leaves.
 type requestState struct {
-	// parent is the request's context as net/http made it: its values are
-	// the state's, its cancellation is gone's.
+	// Context is the request's, without its cancellation.
+	context.Context
+	// parent is the request's context as net/http made it, for gone.
 	parent context.Context
 	// id is the request's id, as in its X-Request-Id response header.
 	id string
@@ -180,25 +180,17 @@ type requestState struct {
 
 type stateKey struct{}
 
-// Deadline implements context.Context: there is none.
-func (s *requestState) Deadline() (time.Time, bool) { return time.Time{}, false }
-
-// Done implements context.Context: the state is never cancelled.
-func (s *requestState) Done() <-chan struct{} { return nil }
-
-// Err implements context.Context: the state is never cancelled.
-func (s *requestState) Err() error { return nil }
-
 // Value returns the state itself for stateKey and defers to the parent otherwise.
 func (s *requestState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
 	}
-	return s.parent.Value(key)
+	return s.Context.Value(key)
 }
 
-// gone is closed when net/http gives up on the client. (It is asked for
-// only when needed: net/http makes the channel on the first call.)
+// gone is closed when net/http gives up on the client. It is asked for only
+// when a request waits: net/http makes the channel on the first call, which
+// costs more than the rest of the state.
 func (s *requestState) gone() <-chan struct{} { return s.parent.Done() }
 
 // stateFrom returns the state of a request's context, or nil outside the pipeline.
@@ -215,7 +207,7 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{parent: req.Context(), id: rid, method: req.Method, start: time.Now()}
+	st := &requestState{Context: context.WithoutCancel(req.Context()), parent: req.Context(), id: rid, method: req.Method, start: time.Now()}
 	req = req.WithContext(st)
 	st.req = req
 	if req.Method == http.MethodHead {
