@@ -31,17 +31,18 @@
 //     304; with Prefer: wait it is first held until the job changes. On a
 //     connection of a Listener (listener.go, which also caps connections),
 //     a held request leaves net/http while it waits (park.go).
-//   - observability.go: the pipeline ends with one access log line (never a
-//     key) and the request's metrics; database calls are timed there too.
-//     admin.go serves health, readiness, metrics and profiles on a listener
+//   - accesslog.go and observability.go: the pipeline ends with one access
+//     log line (never a key; on NewLogger's loggers appended by hand, exactly
+//     as slog writes it) and the request's metrics; database calls are timed
+//     there too. admin.go serves health, readiness, metrics and profiles on a listener
 //     of their own; retention.go purges old terminal jobs.
 //
 // # Fast paths
 //
 // What exists only to make the server fast lives in internal/fastpath,
-// behind two seams: the requestValidator (a segment router and a memo of
-// validated parameters instead of echo-middleware with kin-openapi's router)
-// and the store (caches of keys and jobs, and shared queries for PostgreSQL).
+// behind two seams: the requestValidator (a segment router, a memo of
+// validated parameters and security requirements resolved once, instead of
+// echo-middleware with kin-openapi's router) and the store (caches of keys and jobs, and shared queries for PostgreSQL).
 // Config.Plain turns all of it off, and parking too; the tests run the
 // server both ways and check that the fast paths answer exactly as the plain
 // path does.
