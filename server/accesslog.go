@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,17 +43,17 @@ func newAccessLog(logger *slog.Logger) *accessLog {
 	return &accessLog{handler: h, lines: lines, byKey: map[uuid.UUID]slog.Handler{}}
 }
 
-// log writes the line of a request that started at start and ended at end.
-func (l *accessLog) log(req *http.Request, st *requestState, status int, size int64, start, end time.Time) {
+// log writes the line of the request of st, which started at start and
+// ended at end.
+func (l *accessLog) log(st *requestState, status int, size int64, start, end time.Time) {
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	ctx := req.Context()
-	if !l.handler.Enabled(ctx, level) {
+	if !l.handler.Enabled(st, level) {
 		return
 	}
-	line := accessLine{time: end, level: level, id: st.id, method: st.method, path: req.URL.EscapedPath(),
+	line := accessLine{time: end, level: level, id: st.id, method: st.method, path: st.path,
 		status: status, latency: end.Sub(start), bytes: size}
 	if st.authenticated {
 		line.principal = &st.principal
@@ -75,7 +74,7 @@ func (l *accessLog) log(req *http.Request, st *requestState, status int, size in
 		slog.Duration("latency", line.latency),
 		slog.Int64("bytes", size),
 	)
-	_ = h.Handle(ctx, r) // a failed log write has nowhere better to go
+	_ = h.Handle(st, r) // a failed log write has nowhere better to go
 }
 
 // keyHandler returns the handler that adds p's org_id and key_id.

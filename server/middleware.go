@@ -65,10 +65,10 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 // client's address.
 func (p *pipeline) account(st *requestState, api bool, status int, size int64) {
 	end := time.Now()
-	p.access.log(st.req, st, status, size, st.start, end)
+	p.access.log(st, status, size, st.start, end)
 	p.metrics.observeRequest(api, status, end.Sub(st.start))
 	if status == http.StatusUnauthorized && p.failures != nil {
-		if addr, ok := clientAddr(st.req.RemoteAddr); ok {
+		if addr, ok := clientAddr(st.remoteAddr); ok {
 			p.failures.take(addr, end)
 		}
 	}
@@ -170,9 +170,12 @@ type requestState struct {
 	principal     Principal
 	authenticated bool
 	// req is the request as the pipeline serves it (a HEAD as a GET), with
-	// this state as its context; start is when it began.
-	req   *http.Request
-	start time.Time
+	// this state as its context, until it is parked (park.go); start is when
+	// it began. path (escaped) and remoteAddr are the request's, for its log
+	// line and the failed-authentication limit.
+	req              *http.Request
+	start            time.Time
+	path, remoteAddr string
 	// parked is set when the request has left net/http to wait for its
 	// job (park.go), which then answers it and accounts for it.
 	parked bool
@@ -207,7 +210,8 @@ func begin(c echo.Context) *requestState {
 		rid = newRequestID()
 	}
 	c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
-	st := &requestState{Context: context.WithoutCancel(req.Context()), parent: req.Context(), id: rid, method: req.Method, start: time.Now()}
+	st := &requestState{Context: context.WithoutCancel(req.Context()), parent: req.Context(), id: rid, method: req.Method, start: time.Now(),
+		path: req.URL.EscapedPath(), remoteAddr: req.RemoteAddr}
 	req = req.WithContext(st)
 	st.req = req
 	if req.Method == http.MethodHead {

@@ -105,6 +105,9 @@ func (a *heldAnswer) park(rw http.ResponseWriter) bool {
 		p.pending = append(p.pending, b...)
 	}
 	p.pending, lc.pending = append(p.pending, lc.pending...), nil
+	// The answer and its log line need only the state: the request itself,
+	// its header and URL (about a kilobyte, with thousands held) go.
+	st.req = nil
 	a.h.waits.park(a.w, lc.Conn)
 	go p.run()
 	return true
