@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/polyjobs/polyjobs/internal/jobjson"
 )
 
 // accessLog writes one line per request: request id, method, path, status,
@@ -157,9 +158,6 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// linePool recycles access line buffers.
-var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
 // writeAccess writes line as slog's handler would, and reports whether it
 // did: it leaves to slog the lines it would have to quote or escape, which a
 // request whose id, method and path are URL-safe never needs.
@@ -170,13 +168,10 @@ func (h *logHandler) writeAccess(line *accessLine) bool {
 	if y := line.time.Year(); y < 0 || y > 9999 {
 		return false
 	}
-	bp := linePool.Get().(*[]byte)
-	b := appendAccessLine((*bp)[:0], line, h.json)
+	bp := getBuffer()
+	b := appendAccessLine(*bp, line, h.json)
 	_, _ = h.out.Write(b) // a failed log write has nowhere better to go
-	if cap(b) <= 4<<10 {
-		*bp = b
-		linePool.Put(bp)
-	}
+	putBuffer(bp, b)
 	return true
 }
 
@@ -263,7 +258,7 @@ func (e *lineEncoder) str(k, v string) {
 func (e *lineEncoder) uuid(k string, id uuid.UUID) {
 	e.key(k)
 	e.quote()
-	e.b = appendUUID(e.b, id)
+	e.b = jobjson.AppendUUID(e.b, id)
 	e.quote()
 }
 
@@ -283,19 +278,6 @@ func appendRFC3339Millis(b []byte, t time.Time) []byte {
 	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b[:n+prefixLen], b[n+prefixLen+1:]...)
-}
-
-// appendUUID appends id in its canonical form, as uuid.UUID.String.
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	b = hex.AppendEncode(b, id[0:4])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[4:6])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[6:8])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[8:10])
-	b = append(b, '-')
-	return hex.AppendEncode(b, id[10:])
 }
 
 // plainLogValue reports whether slog's handlers write s as it is: neither

@@ -258,10 +258,28 @@ type jobResponse struct {
 
 var _ apiserver.GetJobResponseObject = jobResponse{}
 
-// bodyPool recycles response buffers; oversized ones are dropped.
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// buffers recycles the buffers that response bodies and access log lines
+// are appended into (getBuffer, putBuffer); oversized ones are dropped.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-const maxPooledBody = 64 << 10
+// maxPooledBuffer is the largest buffer putBuffer keeps.
+const maxPooledBuffer = 64 << 10
+
+// getBuffer returns a pooled buffer, empty.
+func getBuffer() *[]byte {
+	bp := buffers.Get().(*[]byte)
+	*bp = (*bp)[:0]
+	return bp
+}
+
+// putBuffer gives bp back to the pool holding b, what was appended to it,
+// unless b grew too large to keep.
+func putBuffer(bp *[]byte, b []byte) {
+	if cap(b) <= maxPooledBuffer {
+		*bp = b
+		buffers.Put(bp)
+	}
+}
 
 // contentTypeJSON is the Content-Type header value of a job (net/http only reads it).
 var contentTypeJSON = []string{"application/json"}
@@ -271,17 +289,14 @@ func (r jobResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 	if !r.typ.Valid() || !r.status.Valid() {
 		return fmt.Errorf("job %s: stored type %q or status %q is not in the contract", r.id, r.typ, r.status)
 	}
-	bp := bodyPool.Get().(*[]byte)
-	body := jobjson.Append((*bp)[:0], r.id, string(r.typ), string(r.status), r.result, r.errMsg)
+	bp := getBuffer()
+	body := jobjson.Append(*bp, r.id, string(r.typ), string(r.status), r.result, r.errMsg)
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	setJobHeaders(h, r.etag, r.retryAfter, r.applied)
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
-	if cap(body) <= maxPooledBody {
-		*bp = body
-		bodyPool.Put(bp)
-	}
+	putBuffer(bp, body)
 	return err
 }
 
