@@ -23,12 +23,10 @@ import (
 // slot all along.
 type Listener struct {
 	net.Listener
-	srv *http.Server
-	// writeSlack is writeSlack(srv).
-	writeSlack time.Duration
-	max        int
-	slots      chan struct{}
-	done       chan struct{}
+	srv   *http.Server
+	max   int
+	slots chan struct{}
+	done  chan struct{}
 	// accepted carries the accept loop's connections and errors;
 	// returned the connections handed back by held requests.
 	accepted  chan accepted
@@ -50,11 +48,9 @@ type accepted struct {
 	err  error
 }
 
-// NewListener caps the connections srv accepts on ln at max. srv's
-// WriteTimeout must be set already: it sizes the write slack of the
-// connections (limitedConn.SetWriteDeadline).
+// NewListener caps the connections srv accepts on ln at max.
 func NewListener(ln net.Listener, srv *http.Server, max int) *Listener {
-	return &Listener{Listener: ln, srv: srv, writeSlack: writeSlack(srv), max: max, slots: make(chan struct{}, max), done: make(chan struct{}),
+	return &Listener{Listener: ln, srv: srv, max: max, slots: make(chan struct{}, max), done: make(chan struct{}),
 		accepted: make(chan accepted), returned: make(chan *limitedConn), away: map[*limitedConn]bool{}}
 }
 
@@ -226,8 +222,8 @@ func writeSlack(srv *http.Server) time.Duration { return min(srv.WriteTimeout/8,
 // response; re-arming the runtime's timer twice costs more than a request's
 // own work on its headers. So here:
 //
-//   - t later than the armed deadline by less than the listener's write
-//     slack is not armed: a write may time out that much earlier than
+//   - t later than the armed deadline by less than writeSlack of the
+//     server is not armed: a write may time out that much earlier than
 //     asked. (Every deadline set here is at least the slack ahead:
 //     net/http's WriteTimeout, or a held request's, which is longer.)
 //   - A clear (zero t) keeps the armed deadline; net/http writes nothing
@@ -236,10 +232,11 @@ func writeSlack(srv *http.Server) time.Duration { return min(srv.WriteTimeout/8,
 //
 // A busy keep-alive connection then re-arms its timer about once a second.
 func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	slack := writeSlack(c.l.srv)
 	switch {
-	case t.IsZero() && c.l.writeSlack > 0:
+	case t.IsZero() && slack > 0:
 		return nil
-	case !c.writeDeadline.IsZero() && !t.Before(c.writeDeadline) && t.Sub(c.writeDeadline) < c.l.writeSlack:
+	case !c.writeDeadline.IsZero() && !t.Before(c.writeDeadline) && t.Sub(c.writeDeadline) < slack:
 		return nil
 	}
 	c.writeDeadline = t
