@@ -17,6 +17,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/internal/proctest"
+	"golang.org/x/sys/unix"
 )
 
 // kit is what the scenarios share: the repository, a temporary directory
@@ -163,6 +164,59 @@ func (p placement) wrap(argv []string) []string {
 		argv = append([]string{"nice", "-n", strconv.Itoa(p.nice)}, argv...)
 	}
 	return argv
+}
+
+// pinProcess moves every thread of this process to the CPUs of list, in
+// taskset's syntax ("1", "0,2", "2-3"). A thread that exits meanwhile is
+// skipped, where `taskset -a -p` fails the whole call; the threads are listed
+// again until a pass finds no new one, since a thread not yet moved may have
+// started another.
+func pinProcess(list string) error {
+	var set unix.CPUSet
+	if err := parseCPUList(list, &set); err != nil {
+		return err
+	}
+	moved := map[int]bool{}
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, task := range tasks {
+			tid, err := strconv.Atoi(task.Name())
+			if err != nil || moved[tid] {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+			moved[tid], found = true, true
+		}
+		if !found {
+			return nil
+		}
+	}
+}
+
+// parseCPUList sets in set the CPUs of list, in taskset's syntax.
+func parseCPUList(list string, set *unix.CPUSet) error {
+	set.Zero()
+	for part := range strings.SplitSeq(list, ",") {
+		first, last, isRange := strings.Cut(part, "-")
+		lo, err := strconv.Atoi(first)
+		hi := lo
+		if err == nil && isRange {
+			hi, err = strconv.Atoi(last)
+		}
+		if err != nil || lo < 0 || hi < lo || hi >= len(set)*64 {
+			return fmt.Errorf("%q is not a CPU list (like 1, 0,2 or 2-3)", list)
+		}
+		for cpu := lo; cpu <= hi; cpu++ {
+			set.Set(cpu)
+		}
+	}
+	return nil
 }
 
 // writeFiles writes files, by path relative to the repository's root.

@@ -134,6 +134,8 @@ type load struct {
 	res      *loadResults
 	// openFiles is the open-file limit raised for the waiters scenario.
 	openFiles uint64
+	// selfPinned is set once pinSelf has moved this process.
+	selfPinned bool
 }
 
 // runLoad is the whole load scenario.
@@ -198,7 +200,7 @@ func (l *load) runRounds(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if err := l.pinSelf(ctx); err != nil {
+	if err := l.pinSelf(); err != nil {
 		return err
 	}
 	for r := 1; r <= l.o.rounds; r++ {
@@ -219,15 +221,16 @@ func (l *load) runRounds(ctx context.Context) (err error) {
 
 // pinSelf moves this process, which reads the servers' output (the access
 // log of every request) and holds the waiters, to the load CPU with wrk, so
-// that it never takes the CPU of the server under test. It stays there:
-// what follows is measurement.
-func (l *load) pinSelf(ctx context.Context) error {
-	if !l.res.Method.Pinned {
+// that it never takes the CPU of the server under test. It stays there, and
+// the threads it starts later start there: what follows is measurement.
+func (l *load) pinSelf() error {
+	if !l.res.Method.Pinned || l.selfPinned {
 		return nil
 	}
-	if out, err := exec.CommandContext(ctx, "taskset", "-a", "-cp", l.res.Method.LoadCPU, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
-		return fmt.Errorf("pin polybench to CPU %s: %w: %s", l.res.Method.LoadCPU, err, out)
+	if err := pinProcess(l.res.Method.LoadCPU); err != nil {
+		return fmt.Errorf("pin polybench to CPU %s: %w", l.res.Method.LoadCPU, err)
 	}
+	l.selfPinned = true
 	return nil
 }
 

@@ -6,13 +6,17 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 
 	"github.com/polyjobs/polyjobs/internal/proctest"
 )
@@ -128,4 +132,104 @@ func TestSeedAndWriter(t *testing.T) {
 	if fx := p.fixture(tn.key); !strings.HasPrefix(fx.Key, "pju_") || len(fx.Jobs) != 24 {
 		t.Fatalf("fixture key %q, %d jobs", fx.Key, len(fx.Jobs))
 	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	tests := []struct {
+		list string
+		want []int // nil: not a list
+	}{
+		{"1", []int{1}},
+		{"0,2", []int{0, 2}},
+		{"2-3", []int{2, 3}},
+		{"0,2-4,7", []int{0, 2, 3, 4, 7}},
+		{"", nil},
+		{"a", nil},
+		{"1,", nil},
+		{"3-2", nil},
+		{"-1", nil},
+		{"1-", nil},
+		{"100000", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			var set unix.CPUSet
+			err := parseCPUList(tt.list, &set)
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("parseCPUList(%q) accepted it", tt.list)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cpusOf(&set); !slices.Equal(got, tt.want) {
+				t.Fatalf("parseCPUList(%q) = %v, want %v", tt.list, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPinProcess pins the test binary's every thread, running and parked, to
+// one of its CPUs, and then back to them all.
+func TestPinProcess(t *testing.T) {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	cpus := cpusOf(&allowed)
+	names := make([]string, len(cpus))
+	for i, cpu := range cpus {
+		names[i] = strconv.Itoa(cpu)
+	}
+	all := strings.Join(names, ",")
+	t.Cleanup(func() {
+		if err := pinProcess(all); err != nil {
+			t.Errorf("back to CPUs %s: %v", all, err)
+		}
+	})
+	// Threads that end while the process is pinned: a goroutine that exits
+	// locked to its thread ends the thread.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			done := make(chan struct{})
+			go func() {
+				runtime.LockOSThread()
+				close(done)
+			}()
+			<-done
+		}
+	}()
+	one := cpus[len(cpus)-1]
+	if err := pinProcess(strconv.Itoa(one)); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // the thread has exited
+		}
+		if got := cpusOf(&set); !slices.Equal(got, []int{one}) {
+			t.Errorf("thread %d runs on CPUs %v, want [%d]", tid, got, one)
+		}
+	}
+}
+
+// cpusOf lists the CPUs of set.
+func cpusOf(set *unix.CPUSet) []int {
+	var cpus []int
+	for cpu := range len(set) * 64 {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	return cpus
 }

@@ -197,7 +197,7 @@ func (l *load) runWaiters(ctx context.Context) (*waiterResults, error) {
 	o := l.o.waiters
 	r := &waiterResults{Waiters: o.waiters, OrdinaryJobs: l.o.jobs, WaitS: o.wait.Seconds(), OpenFiles: l.openFiles,
 		MoveConns: moveConns, CrossEveryMS: msOf(crossEvery), WakeTimeoutS: wakeTimeout.Seconds()}
-	if err := l.pinSelf(ctx); err != nil {
+	if err := l.pinSelf(); err != nil {
 		return nil, err
 	}
 	if l.res.Method.Pinned {
