@@ -328,16 +328,24 @@ func (t *tally) addN(kind string, n int64, format string, args ...any) {
 	}
 }
 
+// failures is what a tally counted, as the reports show it.
+type failures struct {
+	// Errors is the total, ErrorKinds the counts by kind, ErrorSamples the
+	// first messages.
+	Errors       int64            `json:"errors"`
+	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
+	ErrorSamples []string         `json:"error_samples,omitempty"`
+}
+
 // snapshot returns the total, a copy of the counts and the messages.
-func (t *tally) snapshot() (int64, map[string]int64, []string) {
+func (t *tally) snapshot() failures {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var n int64
-	m := make(map[string]int64, len(t.byKind))
+	f := failures{ErrorKinds: make(map[string]int64, len(t.byKind)), ErrorSamples: slices.Clone(t.samples)}
 	for k, v := range t.byKind {
-		m[k], n = v, n+v
+		f.ErrorKinds[k], f.Errors = v, f.Errors+v
 	}
-	return n, m, slices.Clone(t.samples)
+	return f
 }
 
 // kindsString describes counts by kind, "HTTP 429 1, timeout 3", sorted by kind.

@@ -90,8 +90,7 @@ func TestGenerator(t *testing.T) {
 			if time.Now().Before(tl.end.Add(-20 * time.Millisecond)) {
 				t.Error("run returned before the end of the timeline")
 			}
-			_, kinds, _ := g.errs.snapshot()
-			tc.check(t, tl, g, kinds)
+			tc.check(t, tl, g, g.errs.snapshot().ErrorKinds)
 		})
 	}
 }
@@ -111,8 +110,8 @@ func TestSeedAndWriter(t *testing.T) {
 	for range 30 {
 		w.step(ctx)
 	}
-	if n, _, samples := w.errs.snapshot(); n != 0 {
-		t.Fatalf("writer errors: %v", samples)
+	if f := w.errs.snapshot(); f.Errors != 0 {
+		t.Fatalf("writer errors: %v", f.ErrorSamples)
 	}
 	// 30 jobs created; a job moves on once lifecycleDepth younger ones share its status.
 	if w.creates != 30 || len(w.every) != 54 || len(w.queues[rankCreated]) != lifecycleDepth || len(w.queues[rankRunning]) != lifecycleDepth {

@@ -95,11 +95,9 @@ type soakReport struct {
 	// WarmupRequests before it.
 	Requests       int64 `json:"requests"`
 	WarmupRequests int64 `json:"warmup_requests"`
-	// Errors counts the failed requests of the warm-up and the soak.
-	Errors          int64            `json:"errors"`
-	ErrorKinds      map[string]int64 `json:"error_kinds,omitempty"`
-	ErrorSamples    []string         `json:"error_samples,omitempty"`
-	BodiesValidated int64            `json:"bodies_validated"`
+	// failures are the failed requests of the warm-up and the soak.
+	failures
+	BodiesValidated int64 `json:"bodies_validated"`
 	// FinalCheckJobs is the number of jobs that answered exactly once the
 	// load and the writer had stopped.
 	FinalCheckJobs int           `json:"final_check_jobs"`
@@ -185,13 +183,12 @@ type writerSummary struct {
 	Failed  int64 `json:"failed"`
 	// Retired jobs left the pool the load rotates over (they stay in the
 	// database); PoolAtEnd and MixAtEnd describe that pool at the end.
-	Retired      int64            `json:"retired"`
-	Errors       int64            `json:"errors"`
-	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
-	ErrorSamples []string         `json:"error_samples,omitempty"`
-	Jobs         int              `json:"jobs"` // seeded and created
-	PoolAtEnd    int              `json:"pool_at_end"`
-	MixAtEnd     map[string]int   `json:"mix_at_end"`
+	Retired int64 `json:"retired"`
+	// failures are the job changes that failed.
+	failures
+	Jobs      int            `json:"jobs"` // seeded and created
+	PoolAtEnd int            `json:"pool_at_end"`
+	MixAtEnd  map[string]int `json:"mix_at_end"`
 }
 
 // serverLog is what the soak server logged.
@@ -225,7 +222,7 @@ func (r *soakReport) fill(tl *timeline, errs *tally, g *generator, wr *writer, p
 	for _, w := range r.Warmups {
 		r.WarmupRequests += w.Requests
 	}
-	r.Errors, r.ErrorKinds, r.ErrorSamples = errs.snapshot()
+	r.failures = errs.snapshot()
 	r.BodiesValidated = g.validated.Load()
 	for i, w := range tl.windows {
 		r.Minutes = append(r.Minutes, minuteRow{Minute: i + 1, Seconds: w.length.Seconds(), Requests: w.attempts(),
@@ -234,9 +231,8 @@ func (r *soakReport) fill(tl *timeline, errs *tally, g *generator, wr *writer, p
 	if len(r.RSS) > 0 {
 		r.RSSStartBytes, r.RSSEndBytes = r.RSS[0].RSSBytes, r.RSS[len(r.RSS)-1].RSSBytes
 	}
-	n, kinds, samples := wr.errs.snapshot()
 	r.Writer = writerSummary{Ticks: wr.ticks, Created: wr.creates, Started: wr.starts, Done: wr.finishes, Failed: wr.fails,
-		Retired: wr.retired, Errors: n, ErrorKinds: kinds, ErrorSamples: samples, Jobs: len(wr.every), PoolAtEnd: len(p.all()), MixAtEnd: p.mix()}
+		Retired: wr.retired, failures: wr.errs.snapshot(), Jobs: len(wr.every), PoolAtEnd: len(p.all()), MixAtEnd: p.mix()}
 	log.mu.Lock()
 	r.ServerLog = serverLog{Lines: log.lines, Warnings: log.warns, Errors: log.errors, Notices: slices.Clone(log.notices)}
 	log.mu.Unlock()

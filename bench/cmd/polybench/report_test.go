@@ -63,7 +63,7 @@ func TestFinish(t *testing.T) {
 func TestRender(t *testing.T) {
 	soak := &soakReport{Verdict: verdictFail, Reasons: []string{"3 requests failed"}, DB: "sqlite", TargetRPS: 720, AchievedRPS: 719,
 		Warmups:  []warmup{{TargetRPS: 800, AchievedRPS: 700, LagP90MS: 900}, {TargetRPS: 720, AchievedRPS: 720, KeptUp: true}},
-		Capacity: &capacity{RPS: 1000, Connections: 64}, Requests: 48000, Errors: 3, ErrorKinds: map[string]int64{"timeout": 3},
+		Capacity: &capacity{RPS: 1000, Connections: 64}, Requests: 48000, failures: failures{Errors: 3, ErrorKinds: map[string]int64{"timeout": 3}},
 		Settings: soakSettings{DurationS: 60, WarmupS: 30, CapacityS: 10, Connections: 64, LoadFraction: 0.8, SeededJobs: 200,
 			WriterTickMS: 200, TimeoutS: 5, ValidateEvery: 10, RSSEveryS: 30, RSSTolerance: 0.1, ServerEnv: polyjobsEnv},
 		Minutes: []minuteRow{{Minute: 1, Seconds: 60, Requests: 48000, RPS: 800, Errors: 3}},
@@ -109,8 +109,8 @@ func TestJudge(t *testing.T) {
 		{"flat", soakReport{TargetRPS: 100, AchievedRPS: 99, RSSStartBytes: 100 << 20, RSSEndBytes: 109 << 20}, verdictPass, 0, 0},
 		{"growing", soakReport{RSSStartBytes: 100 << 20, RSSEndBytes: 111 << 20}, verdictFail, 1, 0},
 		{"shrinking", soakReport{RSSStartBytes: 100 << 20, RSSEndBytes: 89 << 20}, verdictFail, 1, 0},
-		{"errors", soakReport{Errors: 1, ErrorKinds: map[string]int64{"HTTP 429": 1}}, verdictFail, 1, 0},
-		{"writer", soakReport{Writer: writerSummary{Errors: 1}}, verdictFail, 1, 0},
+		{"errors", soakReport{failures: failures{Errors: 1, ErrorKinds: map[string]int64{"HTTP 429": 1}}}, verdictFail, 1, 0},
+		{"writer", soakReport{Writer: writerSummary{failures: failures{Errors: 1}}}, verdictFail, 1, 0},
 		{"reason", soakReport{Reasons: []string{"final check"}}, verdictFail, 1, 0},
 		{"slow", soakReport{TargetRPS: 100, AchievedRPS: 90, LagP90MS: 500}, verdictPass, 0, 2},
 	} {

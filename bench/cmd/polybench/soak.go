@@ -208,8 +208,8 @@ func (s *soak) measureCapacity(ctx context.Context) error {
 	if err := srv.Stop(stopGrace); err != nil {
 		return err
 	}
-	if n, kinds, samples := g.errs.snapshot(); n > 0 {
-		return fmt.Errorf("capacity run: %d requests failed (%s):\n  %s", n, kindsString(kinds), strings.Join(samples, "\n  "))
+	if f := g.errs.snapshot(); f.Errors > 0 {
+		return fmt.Errorf("capacity run: %d requests failed (%s):\n  %s", f.Errors, kindsString(f.ErrorKinds), strings.Join(f.ErrorSamples, "\n  "))
 	}
 	w := tl.total()
 	c := &capacity{DurationS: s.o.capacity.Seconds(), Connections: s.o.connections, Requests: w.ok.Load(),
@@ -348,9 +348,8 @@ func (s *soak) sampleMemory(ctx context.Context, srv *proctest.Server, tl *timel
 		}
 		m := memSample{Label: label, AtS: time.Since(start).Round(time.Millisecond).Seconds(), RSSBytes: mem.RSS, AnonBytes: mem.Anon, FileBytes: mem.File}
 		s.r.RSS, s.r.PeakRSSBytes = append(s.r.RSS, m), mem.HWM
-		n, _, _ := errs.snapshot()
 		fmt.Fprintf(s.log, "  [%s] VmRSS %s (anon %s, file %s); %d requests, %d errors\n",
-			label, mibString(m.RSSBytes), mibString(m.AnonBytes), mibString(m.FileBytes), tl.attempts(), n)
+			label, mibString(m.RSSBytes), mibString(m.AnonBytes), mibString(m.FileBytes), tl.attempts(), errs.snapshot().Errors)
 		if label == "end" {
 			return nil
 		}

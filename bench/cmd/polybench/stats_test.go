@@ -105,9 +105,9 @@ func TestTally(t *testing.T) {
 		ta.add("timeout", "request %d", i)
 	}
 	ta.add("HTTP 429", "slow down")
-	n, kinds, samples := ta.snapshot()
-	if n != maxSamples+6 || len(samples) != maxSamples || kindsString(kinds) != "HTTP 429 1, timeout 15" || samples[0] != "timeout: request 0" {
-		t.Fatalf("total %d, kinds %q, samples %q", n, kindsString(kinds), samples)
+	f := ta.snapshot()
+	if f.Errors != maxSamples+6 || len(f.ErrorSamples) != maxSamples || kindsString(f.ErrorKinds) != "HTTP 429 1, timeout 15" || f.ErrorSamples[0] != "timeout: request 0" {
+		t.Fatalf("total %d, kinds %q, samples %q", f.Errors, kindsString(f.ErrorKinds), f.ErrorSamples)
 	}
 }
 

@@ -111,11 +111,10 @@ type waiterResults struct {
 	HoldS float64 `json:"hold_s"`
 	// Requests counts the answers to the waiters, the first GETs included;
 	// NotModified the 304s among them.
-	Requests     int64            `json:"requests"`
-	NotModified  int64            `json:"not_modified"`
-	Errors       int64            `json:"errors"`
-	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
-	ErrorSamples []string         `json:"error_samples,omitempty"`
+	Requests    int64 `json:"requests"`
+	NotModified int64 `json:"not_modified"`
+	// failures are the waiters' failed requests and wrong answers.
+	failures
 	// RSSHeldBytes is the server's RSS once every request was held, of
 	// which its Go stacks and heap (in use) are StackHeldBytes and
 	// HeapHeldBytes; PeakRSSBytes is its VmHWM at the end.
@@ -306,7 +305,7 @@ func (l *load) runWaiters(ctx context.Context) (*waiterResults, error) {
 	}
 	wg.Wait()
 	r.Requests, r.NotModified = wp.requests.Load(), wp.notModified.Load()
-	r.Errors, r.ErrorKinds, r.ErrorSamples = errs.snapshot()
+	r.failures = errs.snapshot()
 	fmt.Fprintf(l.log, "  peak RSS %s, %d answers to the waiters, %d errors\n", mibString(r.PeakRSSBytes), r.Requests, r.Errors)
 	return r, nil
 }
@@ -328,9 +327,9 @@ func waitHeld(ctx context.Context, adminURL string, n int, errs *tally) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			_, kinds, samples := errs.snapshot()
+			f := errs.snapshot()
 			return fmt.Errorf("%.0f of %d requests held after %v (metrics: %v); the waiters' errors: %s\n  %s",
-				v, n, holdTimeout, err, kindsString(kinds), strings.Join(samples, "\n  "))
+				v, n, holdTimeout, err, kindsString(f.ErrorKinds), strings.Join(f.ErrorSamples, "\n  "))
 		}
 		select {
 		case <-ctx.Done():

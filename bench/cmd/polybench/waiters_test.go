@@ -117,13 +117,13 @@ func TestAwaitWakes(t *testing.T) {
 	}
 	errs := &tally{}
 	s := awaitWakes(g, ws, time.Second, 300*time.Millisecond, errs)
-	n, kinds, _ := errs.snapshot()
+	f := errs.snapshot()
 	// The histogram's buckets are at most 1 % wide, and a quantile is its bucket's top.
 	near := func(got, want float64) bool { return got >= want && got <= 1.01*want }
 	// The waiter never woken counts as 300 ms: it is the maximum, and p99 is 99 ms.
 	if s.Jobs != 100 || s.Woken != 99 || s.SendS != 1 || !near(s.P50MS, 50) || !near(s.P95MS, 95) || !near(s.P99MS, 99) || s.MaxMS != 300 ||
-		n != 1 || kinds["not woken"] != 1 {
-		t.Fatalf("%+v; errors %s", s, kindsString(kinds))
+		f.Errors != 1 || f.ErrorKinds["not woken"] != 1 {
+		t.Fatalf("%+v; errors %s", s, kindsString(f.ErrorKinds))
 	}
 	g.woke(ws[99], time.Millisecond) // too late: not recorded
 	if ws[99].woken.Load() || g.hist.count() != 100 {
