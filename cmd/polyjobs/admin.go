@@ -197,13 +197,17 @@ func findOrg(ctx context.Context, s store.Store, ref string) (store.Organization
 	return s.OrganizationByName(ctx, ref)
 }
 
-// parseID parses a UUID argument with a helpful error.
+// parseID parses a UUID argument with a helpful error. An API key given
+// by mistake is not echoed: errors end up in scrollback and CI logs.
 func parseID(what, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		return uuid.Nil, fmt.Errorf("%s %q is not a UUID", what, s)
+	switch {
+	case err == nil && len(s) == 36:
+		return id, nil
+	case apikey.HasKeyPrefix(s):
+		return uuid.Nil, fmt.Errorf("%s: an API key was given, not a UUID (`polyjobs admin key id KEY` prints a key's id)", what)
 	}
-	return id, nil
+	return uuid.Nil, fmt.Errorf("%s %q is not a UUID", what, s)
 }
 
 // jobTypeList names the job types for help and errors.

@@ -135,6 +135,9 @@ func TestUsageErrors(t *testing.T) {
 		{"admin malformed job id", []string{"admin", "--db", c.db, "job", "start", "42"}, nil, []string{`job id "42" is not a UUID`}},
 		{"admin unknown key kind", []string{"admin", "--db", c.db, "key", "create", "--org", "acme", "--kind", "admin"}, nil, []string{`unknown key kind "admin"`}},
 		{"admin malformed key", []string{"admin", "--db", c.db, "key", "id", "pju_nope"}, nil, []string{"malformed"}},
+		{"admin revoke given a key", []string{"admin", "--db", c.db, "key", "revoke", "pjo_hunter2hunter2"}, nil,
+			[]string{"key id: an API key was given, not a UUID", "admin key id KEY"}},
+		{"job id given a key", append([]string{"job", "get", "exportlogs", "pju_hunter2hunter2"}, client...), nil, []string{"job id: an API key was given"}},
 		{"admin list unknown status", []string{"admin", "--db", c.db, "job", "list", "--status", "running,stuck"}, nil, []string{`--status: unknown status "stuck"`}},
 		{"admin list negative limit", []string{"admin", "--db", c.db, "job", "list", "--limit", "-1"}, nil, []string{"--limit must be 0 (all) or more, got -1"}},
 	}

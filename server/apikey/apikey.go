@@ -27,6 +27,12 @@ const (
 	OrgPrefix  = "pjo_"
 )
 
+// HasKeyPrefix reports whether s starts as a key does, well-formed or not:
+// text that is not to be echoed in an error, since it may be a secret.
+func HasKeyPrefix(s string) bool {
+	return strings.HasPrefix(s, UserPrefix) || strings.HasPrefix(s, OrgPrefix)
+}
+
 const (
 	secretBytes = 32
 	checkBytes  = 4
