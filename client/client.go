@@ -179,6 +179,12 @@ func (c *Client) editRequest(_ context.Context, req *http.Request) error {
 // checkBaseURL validates a base URL and returns it without a trailing slash.
 // Its errors show the URL with any password masked.
 func checkBaseURL(raw string) (string, error) {
+	if !strings.Contains(raw, "://") {
+		// "127.0.0.1:8080" or "localhost:8080" would otherwise be refused
+		// for a colon in a path, or taken for a scheme.
+		return "", fmt.Errorf("base URL %q has no scheme: start it with http:// or https://",
+			strings.TrimPrefix(redactRawURL("http://"+raw), "http://"))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse's error quotes the URL, password included: show the
