@@ -76,6 +76,9 @@ func newJobCmd() *cobra.Command {
 		Args:              jobArgs,
 		ValidArgsFunction: completeJobArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.checkTimeout(cmd); err != nil {
+				return err
+			}
 			return checkOutput(o.output, "json", "text")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,6 +115,9 @@ objects, one a line, unless stderr is a terminal.
 			if o.longPoll < 0 || o.longPoll > 0 && o.longPoll < time.Second {
 				return usagef("%s %s: want 0 (off) or at least 1s", flagSource(cmd, "long-poll"), o.longPoll)
 			}
+			if err := o.checkTimeout(cmd); err != nil {
+				return err
+			}
 			return checkOutput(o.output, "json", "jsonl", "text")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -146,6 +152,22 @@ func jobArgs(cmd *cobra.Command, args []string) error {
 		return usage(err)
 	}
 	return nil
+}
+
+// checkTimeout refuses a --timeout that would end the command before it
+// starts.
+func (o *jobOptions) checkTimeout(cmd *cobra.Command) error {
+	if o.timeout <= 0 {
+		return usagef("%s %s: want a positive duration", flagSource(cmd, "timeout"), o.timeout)
+	}
+	return nil
+}
+
+// timedOut is the error of a command whose --timeout passed before the
+// server answered: the SDK's error would only add that its request's
+// context ended.
+func (o *jobOptions) timedOut() error {
+	return fmt.Errorf("timed out after %s without an answer from %s", o.timeout, o.baseURL)
 }
 
 // checkOutput checks an --output value against the formats a command knows.
@@ -245,7 +267,10 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	}
 	defer r.cancel()
 	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
-	if err != nil {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return withCode(exitRequest, o.timedOut())
+	case err != nil:
 		return withCode(exitRequest, err)
 	}
 	return printJob(cmd.OutOrStdout(), o.output, job)
@@ -303,7 +328,7 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 		}
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s; the job is still %s", o.timeout, job.Status))
 	case errors.Is(err, context.DeadlineExceeded):
-		return withCode(exitTimeout, fmt.Errorf("timed out after %s: %w", o.timeout, err))
+		return withCode(exitTimeout, o.timedOut())
 	}
 	return withCode(exitRequest, err)
 }

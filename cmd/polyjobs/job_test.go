@@ -277,6 +277,29 @@ func TestJobWaitJSONL(t *testing.T) {
 	})
 }
 
+// TestJobTimeoutWithoutAnswer: a server that never answers ends job get and
+// job wait at --timeout, with an error that says so, and not the SDK's
+// account of a cancelled request.
+func TestJobTimeoutWithoutAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := newCLI(t)
+	for _, tc := range []struct {
+		command string
+		code    int
+	}{{"get", exitRequest}, {"wait", exitTimeout}} {
+		t.Run(tc.command, func(t *testing.T) {
+			code, out, errOut := c.run("job", tc.command, "exportlogs", uuid.NewString(), "--base-url", srv.URL, "--api-key", "pju_x", "--timeout", "200ms")
+			want := "timed out after 200ms without an answer from " + srv.URL
+			if code != tc.code || out != "" || jsonError(errOut) != want {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tc.code, want)
+			}
+		})
+	}
+}
+
 // TestJobAPIVersion: --api-version and POLYJOBS_API_VERSION set the header;
 // the old POLYJOBS_VERSION still does, with a warning, but only when it
 // holds an API version.
