@@ -393,8 +393,8 @@ func (h *waitHub) recheck(ctx context.Context) {
 // from now on; the server is going away.
 func (h *waitHub) shutdown() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.closed = true
@@ -404,6 +404,9 @@ func (h *waitHub) shutdown() {
 			w.interrupt()
 		}
 	}
+	h.mu.Unlock()
+	// Not under the hub's lock: stopping waits for the notifications in
+	// flight, and each takes that lock (changed).
 	if h.stopNotifications != nil {
 		h.stopNotifications()
 	}

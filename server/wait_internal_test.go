@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/store"
+	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
 
 func TestJobETag(t *testing.T) {
@@ -101,5 +105,71 @@ func TestAppliedWait(t *testing.T) {
 	}
 	if d, applied := appliedWait(3*time.Second, maxWait); applied != "wait=3" || d < 3*time.Second || d > 3*time.Second+3*time.Second/16 {
 		t.Fatalf("a wait under the cap: %v, %q", d, applied)
+	}
+}
+
+// TestShutdownWhileJobsMove: jobs that change (a plan, the demo, a test
+// double's caller) while the server shuts down must not deadlock the hub. A
+// change's notification runs with the store's subscriptions read-locked and
+// takes the hub's lock (changed); shutdown stops the hub's subscription, which
+// waits for those notifications, so it must not hold the hub's lock then.
+func TestShutdownWhileJobsMove(t *testing.T) {
+	ctx := t.Context()
+	for attempt := range 10 {
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), fmt.Sprintf("polyjobs-%d.db", attempt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, err := st.CreateOrganization(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, err := st.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hub := newWaitHub(st, NewMetrics(), 1000, 1000)
+		stop := hub.stopNotifications
+		hub.stopNotifications = func() {
+			if !hub.mu.TryLock() {
+				t.Error("shutdown stops the store's notifications while holding the hub's lock")
+			} else {
+				hub.mu.Unlock()
+			}
+			stop()
+		}
+		for range 100 {
+			if _, ok := hub.join(held, uuid.New()); !ok {
+				t.Fatal("a waiter was refused")
+			}
+		}
+		moving, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ctx.Err() == nil; i++ {
+				j, err := st.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+				if err == nil {
+					_, err = st.Transition(ctx, j.ID, store.Start())
+				}
+				if err != nil {
+					return // the store is closed
+				}
+				if i == 10 {
+					close(moving)
+				}
+			}
+		}()
+		<-moving
+		shut := make(chan struct{})
+		go func() { hub.shutdown(); close(shut) }()
+		select {
+		case <-shut:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d: shutdown has not returned after 10 s while jobs moved", attempt+1)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
 	}
 }
