@@ -169,18 +169,19 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 			return usagef("%s must not be negative, got %d", flagSource(cmd, n.name), n.value)
 		}
 	}
-	if (o.control || o.dev) && o.controlToken == "" && !loopbackAddr(o.addr) {
-		return usagef("the control API can reset the server: %s %q is not a loopback address, so give it --control-token (POLYJOBS_CONTROL_TOKEN)",
-			flagSource(cmd, "addr"), o.addr)
-	}
 	if o.dev {
-		// --dev prints its keys and serves demo data: never beyond this host.
+		// --dev prints its keys and serves demo data: never beyond this host,
+		// with a control token or not (so this comes first).
 		for _, a := range []struct{ name, addr string }{{"addr", o.addr}, {"admin-addr", o.adminAddr}} {
 			if a.addr != "" && !loopbackAddr(a.addr) {
 				return usagef("--dev serves demo keys, so it listens on this host only: %s %q is not a loopback address (use 127.0.0.1:PORT, or run without --dev)",
 					flagSource(cmd, a.name), a.addr)
 			}
 		}
+	}
+	if (o.control || o.dev) && o.controlToken == "" && !loopbackAddr(o.addr) {
+		return usagef("the control API can reset the server: %s %q is not a loopback address, so give it --control-token (POLYJOBS_CONTROL_TOKEN)",
+			flagSource(cmd, "addr"), o.addr)
 	}
 	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
 		return usage(err)
