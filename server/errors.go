@@ -66,8 +66,9 @@ var (
 )
 
 // missingCredentials is the 401 message when no scheme recognized the
-// request's Authorization header.
-const missingCredentials = "missing credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
+// request's Authorization header: there was none, or it was of another
+// scheme, or empty.
+const missingCredentials = "missing or unsupported credentials: send Authorization: Bearer <user API key>, or Basic credentials with an organization id and an organization API key"
 
 // wwwAuthenticate names both accepted schemes on every 401.
 const wwwAuthenticate = `Bearer realm="polytomic", Basic realm="polytomic", charset="UTF-8"`
@@ -121,7 +122,11 @@ func (h *errorHandler) respond(w http.ResponseWriter, ctx context.Context, rid s
 	}
 	header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(body); err != nil {
+	// Not HTML-escaped: "<user API key>" reads as such in a terminal, and
+	// the body is JSON that no browser may sniff (nosniff).
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
 		h.logger.LogAttrs(ctx, slog.LevelWarn, "writing error response failed",
 			slog.String("request_id", rid), slog.String("error", err.Error()))
 	}

@@ -123,15 +123,15 @@ func TestGetJobErrors(t *testing.T) {
 			status  int
 			contain string
 		}{
-			{"missing auth", "GET", path, nil, 401, "missing credentials"},
+			{"missing auth", "GET", path, nil, 401, "missing or unsupported credentials: send Authorization: Bearer <user API key>"},
 			{"empty bearer", "GET", path, []string{"Authorization", "Bearer "}, 401, ""},
-			{"bearer without token", "GET", path, []string{"Authorization", "Bearer"}, 401, "missing credentials"},
+			{"bearer without token", "GET", path, []string{"Authorization", "Bearer"}, 401, "missing or unsupported credentials: send Authorization: Bearer <user API key>"},
 			{"bearer garbage", "GET", path, []string{"Authorization", "Bearer garbage"}, 401, "invalid credentials"},
 			{"bearer unknown key", "GET", path, []string{"Authorization", "Bearer " + unknownKey}, 401, "invalid credentials"},
 			{"bearer revoked key", "GET", jobPath(api.JobTypeSampleModel, revokedJob.ID), []string{"Authorization", revoked.bearer()}, 401, "invalid credentials"},
 			{"bearer with org key", "GET", path, []string{"Authorization", "Bearer " + acme.orgKey}, 401, "invalid credentials"},
 			{"bearer lowercase scheme", "GET", path, []string{"Authorization", "bearer " + acme.userKey}, 200, ""},
-			{"unknown scheme", "GET", path, []string{"Authorization", "Token " + acme.userKey}, 401, "missing credentials"},
+			{"unknown scheme", "GET", path, []string{"Authorization", "Token " + acme.userKey}, 401, "missing or unsupported credentials: send Authorization: Bearer <user API key>"},
 			{"huge bearer", "GET", path, []string{"Authorization", "Bearer " + strings.Repeat("a", 8000)}, 401, "invalid credentials"},
 			{"non-utf8 bearer", "GET", path, []string{"Authorization", "Bearer \xff\xfe" + acme.userKey[2:]}, 401, "invalid credentials"},
 			{"basic not base64", "GET", path, []string{"Authorization", "Basic !!!"}, 401, "invalid credentials"},
@@ -166,7 +166,7 @@ func TestGetJobErrors(t *testing.T) {
 			{"query string ignored", "GET", path + "?x=1", []string{"Authorization", acme.bearer()}, 200, ""},
 			{"HEAD", "HEAD", path, []string{"Authorization", acme.bearer()}, 200, ""},
 			{"HEAD unknown job", "HEAD", jobPath(api.JobTypeExportLogs, uuid.New()), []string{"Authorization", acme.bearer()}, 404, "job not found"},
-			{"HEAD unauthenticated", "HEAD", path, nil, 401, "missing credentials"},
+			{"HEAD unauthenticated", "HEAD", path, nil, 401, "missing or unsupported credentials: send Authorization: Bearer <user API key>"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
