@@ -55,8 +55,9 @@ Control API:         %s%s/  (see the README: testing from any language)
   User key      %s
   Org key       %s
 
-Demo keys are kept in %s between runs. Demo jobs of every type run after
-one to two %s, and end, done or failed, two to eight later.
+Demo keys are kept in %s between runs.
+Demo jobs of every type start %s to %s after they are created, and end,
+done or failed, %s to %s after that.
 
 Try it:
 
@@ -75,7 +76,7 @@ Demo jobs finish within seconds. The ones still moving:
 
 `, baseURL, database.Redact(o.db), baseURL, apidocs.DocsPath, baseURL, control.Prefix,
 		creds.OrgID, demo.OrgName, creds.UserKey, creds.OrgKey,
-		o.devKeys, o.devInterval,
+		o.devKeys, o.devInterval, 2*o.devInterval, 2*o.devInterval, 8*o.devInterval,
 		creds.UserKey, baseURL, exportID,
 		creds.OrgID, creds.OrgKey, baseURL, sampleID,
 		baseURL, creds.UserKey,

@@ -117,7 +117,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "dev-keys", env: "POLYJOBS_DEV_KEYS", value: stringFlag(&o.devKeys, defaultDevKeys),
 			usage: "file keeping the demo keys between --dev runs (mode 0600)"},
 		{name: "dev-interval", env: "POLYJOBS_DEV_INTERVAL", value: durationFlag(&o.devInterval, 3*time.Second),
-			usage: "the time unit of the demo jobs of --dev: each runs after one to two, and ends two to eight later"},
+			usage: "the time unit of the demo jobs of --dev: each starts one to two units after it is created, and ends two to eight units after that"},
 	}
 }
 

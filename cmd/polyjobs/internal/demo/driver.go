@@ -24,8 +24,8 @@ type Driver struct {
 	Control *control.Service
 	OrgID   uuid.UUID
 	Logger  *slog.Logger
-	// Interval is the unit of the plans: a job runs after one to two, and
-	// finishes two to eight more.
+	// Interval is the unit of the plans: a job starts one to two units
+	// after it is created, and ends two to eight units after that.
 	Interval time.Duration
 	// FailureRate is the share of jobs that fail rather than finish.
 	FailureRate float64
