@@ -44,8 +44,12 @@ func (a *adminEnv) noDatabase(cmd *cobra.Command) error {
 	if abs, err := filepath.Abs(a.db); err == nil && abs != a.db {
 		where += " (" + abs + ")"
 	}
-	return fmt.Errorf("no database at %s (from %s): give the right path, or create it with %s admin init",
-		where, flagSource(cmd, "db"), shellQuote(programName()))
+	source := "from " + flagSource(cmd, "db")
+	if flagDefaulted(cmd, "db") {
+		source = "the default of --db (POLYJOBS_DB)"
+	}
+	return fmt.Errorf("no database at %s (%s): give the right path, or create it with %s admin init",
+		where, source, shellQuote(programName()))
 }
 
 func newAdminCmd() *cobra.Command {

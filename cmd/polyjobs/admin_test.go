@@ -102,9 +102,9 @@ func TestAdminRefusesMissingDatabase(t *testing.T) {
 		path   string
 		source string
 	}{
-		{"flag", []string{"admin", "--db", "polyjobs.dbb", "org", "create", "acme"}, "", "polyjobs.dbb", "--db"},
-		{"environment", []string{"admin", "job", "list"}, "elsewhere.db", "elsewhere.db", "POLYJOBS_DB"},
-		{"default", []string{"admin", "key", "create", "--org", "acme"}, "", "polyjobs.db", "--db (POLYJOBS_DB)"},
+		{"flag", []string{"admin", "--db", "polyjobs.dbb", "org", "create", "acme"}, "", "polyjobs.dbb", "from --db"},
+		{"environment", []string{"admin", "job", "list"}, "elsewhere.db", "elsewhere.db", "from POLYJOBS_DB"},
+		{"default", []string{"admin", "key", "create", "--org", "acme"}, "", "polyjobs.db", "the default of --db (POLYJOBS_DB)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("POLYJOBS_DB", tc.env)
@@ -114,7 +114,7 @@ func TestAdminRefusesMissingDatabase(t *testing.T) {
 			}
 			checkErrorLine(t, errOut)
 			abs := filepath.Join(dir, tc.path)
-			for _, want := range []string{`no database at "` + tc.path + `" (` + abs + `)`, "(from " + tc.source + ")", "admin init"} {
+			for _, want := range []string{`no database at "` + tc.path + `" (` + abs + `)`, "(" + tc.source + ")", "admin init"} {
 				if !strings.Contains(errOut, want) {
 					t.Errorf("stderr %q does not say %q", errOut, want)
 				}

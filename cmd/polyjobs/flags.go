@@ -146,6 +146,13 @@ func flagSource(cmd *cobra.Command, name string) string {
 	return "--" + name + " (" + env + ")"
 }
 
+// flagDefaulted reports whether a flag holds its default: set neither on the
+// command line nor by its environment variable.
+func flagDefaulted(cmd *cobra.Command, name string) bool {
+	f := cmd.Flags().Lookup(name)
+	return f != nil && !f.Changed && len(f.Annotations[fromEnvAnnotation]) == 0
+}
+
 // defaultText is a flag's default as the README shows it: durations
 // without zero units (720h, not 720h0m0s), lists without brackets.
 func defaultText(f *pflag.Flag) string {
