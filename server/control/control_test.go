@@ -73,7 +73,10 @@ func (h *harness) control(method, path string, body any) answer {
 	h.t.Helper()
 	var r io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
+		b, ok := body.([]byte) // sent as it is
+		if !ok {
+			b, _ = json.Marshal(body)
+		}
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, h.url+control.Prefix+path, r)
@@ -252,23 +255,26 @@ func TestBadInput(t *testing.T) {
 		name, method, path string
 		body               any
 		status             int
+		message            string // what the message says, when it matters
 	}{
-		{"no name", http.MethodPost, "/organizations", map[string]any{}, 400},
-		{"unknown field", http.MethodPost, "/organizations", map[string]any{"name": "x", "admin": true}, 400},
-		{"control characters", http.MethodPost, "/organizations", map[string]any{"name": "a\nb"}, 400},
-		{"unknown organization", http.MethodPost, "/organizations/nope/keys", map[string]any{}, 404},
-		{"unknown key kind", http.MethodPost, "/organizations/acme/keys", map[string]any{"kind": "root"}, 400},
-		{"unknown job type", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "deletemodel"}, 400},
-		{"bad duration", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "soon", "status": "running"}}}, 400},
-		{"plan out of order", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "done"}, {"after": "1s", "status": "running"}}}, 400},
-		{"failed without error", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "failed"}}}, 400},
-		{"plan too far", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "48h", "status": "running"}}}, 400},
-		{"unknown job", http.MethodGet, "/jobs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", nil, 404},
-		{"malformed job id", http.MethodGet, "/jobs/nope", nil, 400},
-		{"empty fault", http.MethodPost, "/faults", map[string]any{}, 400},
-		{"fault status out of range", http.MethodPost, "/faults", map[string]any{"status": 200}, 400},
-		{"unknown path", http.MethodGet, "/nope", nil, 404},
-		{"limit out of range", http.MethodGet, "/jobs?limit=0", nil, 400},
+		{"no name", http.MethodPost, "/organizations", map[string]any{}, 400, `request body: /name: property "name" is missing`},
+		{"unknown field", http.MethodPost, "/organizations", map[string]any{"name": "x", "admin": true}, 400, "admin"},
+		{"malformed JSON", http.MethodPost, "/organizations", []byte("{bad"), 400, "request body is not valid JSON: invalid character 'b'"},
+		{"control characters", http.MethodPost, "/organizations", map[string]any{"name": "a\nb"}, 400, ""},
+		{"unknown organization", http.MethodPost, "/organizations/nope/keys", map[string]any{}, 404, ""},
+		{"unknown key kind", http.MethodPost, "/organizations/acme/keys", map[string]any{"kind": "root"}, 400, `request body: /kind: value is not one of the allowed values ["user","org"]`},
+		{"unknown job type", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "deletemodel"}, 400, `unknown job type "deletemodel"`},
+		{"bad duration", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "soon", "status": "running"}}}, 400, ""},
+		{"plan out of order", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "done"}, {"after": "1s", "status": "running"}}}, 400, ""},
+		{"failed without error", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "1s", "status": "failed"}}}, 400, ""},
+		{"plan too far", http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs", "plan": []map[string]any{{"after": "48h", "status": "running"}}}, 400, ""},
+		{"unknown job", http.MethodGet, "/jobs/0190a8f2-7c3e-7d4b-9f10-abcdef012345", nil, 404, ""},
+		{"malformed job id", http.MethodGet, "/jobs/nope", nil, 400, `path parameter "id": string doesn't match the format "uuid"`},
+		{"empty fault", http.MethodPost, "/faults", map[string]any{}, 400, ""},
+		{"fault status out of range", http.MethodPost, "/faults", map[string]any{"status": 200}, 400, "request body: /status: number must be at least"},
+		{"unknown path", http.MethodGet, "/nope", nil, 404, "no such control endpoint: control.openapi.yaml lists them"},
+		{"limit out of range", http.MethodGet, "/jobs?limit=0", nil, 400, `query parameter "limit": number must be at least 1`},
+		{"unknown status", http.MethodGet, "/jobs?status=running,stuck", nil, 400, `query parameter "status": value is not one of the allowed values`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := h.control(tc.method, tc.path, tc.body)
@@ -279,6 +285,9 @@ func TestBadInput(t *testing.T) {
 			a.decode(t, &e)
 			if a.status != tc.status || e.Status != tc.status || e.Message == "" {
 				t.Fatalf("%d %s; want %d with an ApiError", a.status, a.body, tc.status)
+			}
+			if !strings.Contains(e.Message, tc.message) || strings.Contains(e.Message, "#/components") {
+				t.Fatalf("message %q; want it to say %q, and no schema reference", e.Message, tc.message)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
@@ -111,10 +112,16 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 	case errors.As(err, &he) && he.Code == http.StatusForbidden:
 		// No security scheme accepted the request: the token is wrong.
 		status, message = http.StatusUnauthorized, "send Authorization: Bearer <control token>"
+	case errors.As(err, &he) && he.Code == http.StatusNotFound && he.Message == any(routers.ErrPathNotFound.Error()):
+		status, message = http.StatusNotFound, "no such control endpoint: control.openapi.yaml lists them, under "+Prefix
 	case errors.As(err, &he) && he.Code < 500:
 		status, message = he.Code, fmt.Sprint(he.Message)
 		if m, ok := he.Message.(string); ok {
 			message, _, _ = strings.Cut(m, "\n")
+		}
+		var re *openapi3filter.RequestError
+		if errors.As(he.Internal, &re) {
+			message = requestMessage(re)
 		}
 	default:
 		c.Service.logger.Error("control request failed", slog.String("path", ctx.Request().URL.Path), slog.String("error", err.Error()))
@@ -124,6 +131,26 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 	}
 	key := strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 	_ = ctx.JSON(status, controlapi.APIError{Status: status, Message: message, Key: &key})
+}
+
+// requestMessage says what is wrong with a request's parameter or body:
+// where and why, without kin-openapi's account of the schema it checked.
+func requestMessage(re *openapi3filter.RequestError) string {
+	var se *openapi3.SchemaError
+	var pe *openapi3filter.ParseError
+	switch {
+	case re.Parameter != nil && errors.As(re.Err, &se):
+		return fmt.Sprintf("%s parameter %q: %s", re.Parameter.In, re.Parameter.Name, se.Reason)
+	case re.RequestBody != nil && errors.As(re.Err, &se):
+		if at := se.JSONPointer(); len(at) > 0 {
+			return fmt.Sprintf("request body: /%s: %s", strings.Join(at, "/"), se.Reason)
+		}
+		return "request body: " + se.Reason
+	case re.RequestBody != nil && errors.As(re.Err, &pe) && pe.Cause != nil:
+		return "request body is not valid JSON: " + pe.Cause.Error()
+	}
+	first, _, _ := strings.Cut(re.Error(), "\n")
+	return first
 }
 
 // handlers implements the generated strict server on the Service.
