@@ -88,7 +88,7 @@ func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	if e.Status != "" {
-		b.WriteString(" " + e.Status)
+		b.WriteString(" " + safetext.Escape(e.Status))
 	}
 	if e.Message != "" {
 		b.WriteString(": " + safetext.Escape(e.Message))

@@ -24,6 +24,9 @@ const (
 	maxJobBody = 128 << 20
 	// maxErrorBody bounds the part of an error body that is read and kept.
 	maxErrorBody = 1 << 20
+	// maxPrealloc bounds the buffer allocated for a body on the word of its
+	// Content-Length alone.
+	maxPrealloc = 1 << 20
 )
 
 // GetJob fetches the current state of the job of type typ with id id.
@@ -215,6 +218,12 @@ func (c *Client) getOnce(ctx context.Context, typ JobType, id uuid.UUID, cond *c
 		return nil, false, &transportError{err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode < http.StatusOK {
+		// An informational answer net/http passes on (101 Switching
+		// Protocols): its body is the raw connection, which the context
+		// does not end; it is closed unread.
+		return nil, false, newAPIError(resp, nil, c.now())
+	}
 	if resp.StatusCode == http.StatusNotModified && params.IfNoneMatch != nil {
 		job := &Job{ID: id, Type: typ}
 		c.readJobHeaders(resp, job)
@@ -281,11 +290,12 @@ func parsePreferenceApplied(values []string) time.Duration {
 }
 
 // readBody reads up to limit+1 bytes of a response body, in one allocation
-// when the server announced the body's length.
+// when the server announced a length of at most maxPrealloc: a larger one
+// is not taken on trust, and the buffer grows as the bytes come.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	r := io.LimitReader(resp.Body, limit+1)
 	n := resp.ContentLength
-	if n <= 0 || n > limit {
+	if n <= 0 || n > min(limit, maxPrealloc) {
 		return io.ReadAll(r)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))

@@ -1,15 +1,19 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,6 +438,101 @@ func TestAPIErrorEscapesServerText(t *testing.T) {
 	if strings.ContainsAny(err.Error(), "\x1b\x07\u009b") || !strings.Contains(err.Error(), `\x1b]0;pwned\x07\x1b[2J\u009b31mjob not found`) {
 		t.Fatalf("Error() = %q; want the control characters escaped", err)
 	}
+}
+
+// TestAPIErrorEscapesStatusLine: the reason phrase of a status net/http
+// does not know comes from the server too, and is escaped as well.
+func TestAPIErrorEscapesStatusLine(t *testing.T) {
+	url := rawServer(t, "HTTP/1.1 599 \x1b]0;pwned\x07\x1b[2Jgotcha\r\nContent-Length: 0\r\n\r\n", false)
+	_, err := newClient(t, url, WithRetry(RetryPolicy{MaxAttempts: 1})).GetJob(t.Context(), JobTypeExportLogs, uuid.New())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 599 {
+		t.Fatalf("error %#v; want an *APIError for 599", err)
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), `HTTP 599 \x1b]0;pwned\x07\x1b[2Jgotcha`) {
+		t.Fatalf("Error() = %q; want the status line's control characters escaped", err)
+	}
+}
+
+// TestGetJobSwitchingProtocols: net/http hands a 101's connection over as
+// its body, which the context does not end. GetJob must not read it: it
+// would wait for the server to hang up.
+func TestGetJobSwitchingProtocols(t *testing.T) {
+	url := rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := newClient(t, url).GetJob(t.Context(), JobTypeExportLogs, uuid.New())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("error %#v; want an *APIError for 101", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("GetJob is still reading the connection of a 101")
+	}
+}
+
+// TestGetJobDoesNotTrustContentLength: a few bytes announced as 128 MiB
+// allocate no such buffer.
+func TestGetJobDoesNotTrustContentLength(t *testing.T) {
+	url := rawServer(t, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 134217728\r\nConnection: close\r\n\r\n{\"data\":", false)
+	c := newClient(t, url, WithRetry(RetryPolicy{MaxAttempts: 1}))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := c.GetJob(t.Context(), JobTypeExportLogs, uuid.New())
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a truncated body was accepted")
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Fatalf("reading a 8-byte body allocated %d MiB", grew>>20)
+	}
+}
+
+// rawServer answers every connection with response, byte for byte, once
+// its request's header has arrived, then closes it, or with hold keeps it
+// open until the test ends. It returns its base URL.
+func rawServer(t *testing.T, response string, hold bool) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				if _, err := io.WriteString(conn, response); err == nil && hold {
+					<-t.Context().Done()
+				}
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }
 
 // FuzzResponse feeds arbitrary responses to the decoding paths: whatever the

@@ -123,6 +123,9 @@ func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...Wa
 		rtt time.Duration
 		// holds is whether the server has held a request of this wait.
 		holds bool
+		// rushed is whether this request was sent at once after a change
+		// the server answered without holding it.
+		rushed bool
 		// hold is how long the next request asks the server to hold it.
 		hold time.Duration
 	)
@@ -166,17 +169,22 @@ func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...Wa
 			return last, fmt.Errorf("polyjobs: wait for job %s/%s: %w (last status %s, polled just before the deadline)",
 				typ, id, context.DeadlineExceeded, last.Status)
 		}
-		if job.WaitApplied > 0 {
+		held := job.WaitApplied > 0
+		if held {
 			holds = true
 		} else {
 			rtt = took
 		}
 		// Ask again at once after a request the server held until the job
 		// changed or the wait ran out (not one it answered early, as it
-		// does when shutting down), and after a change, which a server that
-		// holds answers at once.
-		if cfg.longPoll > 0 && job.ETag != "" && (holds && changed || job.WaitApplied > 0 && took >= job.WaitApplied/2) {
+		// does when shutting down); and after a change that a server that
+		// holds answered at once, but not twice in a row: a server whose
+		// answers flip between statuses would have Wait ask without pause.
+		again := held && (changed || took >= job.WaitApplied/2) || holds && changed && !rushed
+		rushed = false
+		if cfg.longPoll > 0 && job.ETag != "" && again {
 			if hold = c.holdFor(ctx, cfg.longPoll, rtt); hold > 0 {
+				rushed = !held
 				continue
 			}
 		}

@@ -698,3 +698,42 @@ func TestWaitLongPollCut(t *testing.T) {
 		t.Fatalf("requests (If-None-Match Prefer) %q; want %q", got, want)
 	}
 }
+
+// TestWaitFlippingStatusPauses: once a server has held a request, a change
+// it answers at once is asked about again at once, but not twice in a row: a
+// server (or a balancer over lagging replicas) whose answers flip between
+// statuses must not have Wait ask without pause.
+func TestWaitFlippingStatusPauses(t *testing.T) {
+	id := uuid.New()
+	const doneAt = 40
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		status := []string{"created", "running"}[i%2]
+		if i >= doneAt {
+			status = "done"
+		}
+		if i == 1 {
+			w.Header().Set("Preference-Applied", "wait=20") // the server holds
+		}
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, i))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"data":{"job_id":%q,"type":"exportlogs","status":%q,"result":null,"error":null}}`, id, status)
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	var sleeps atomic.Int64
+	c.sleep = func(ctx context.Context, _ time.Duration) error {
+		sleeps.Add(1)
+		return ctx.Err()
+	}
+	job, err := c.Wait(t.Context(), JobTypeExportLogs, id)
+	if err != nil || job.Status != JobStatusDone {
+		t.Fatalf("Wait: %+v, %v", job, err)
+	}
+	// The first answer (held) and the next are followed at once; from
+	// then on, every other request waits its turn.
+	if requests, slept := n.Load(), sleeps.Load(); slept < (requests-2)/2 {
+		t.Fatalf("%d requests and only %d pauses: Wait asked again at once after changes in a row", requests, slept)
+	}
+}
