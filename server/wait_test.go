@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
@@ -139,6 +142,51 @@ func TestWaitEndsWithTheChange(t *testing.T) {
 			t.Logf("to %s: the change reached the waiter %v after it was committed", step.To, time.Since(changedAt))
 		}
 	})
+}
+
+// TestWaitSeesAChangeBeforeItJoins: a change committed between the
+// request's read of the job and its registering as a waiter notifies no
+// waiter; the held request must still see it, not answer 304 for a job that
+// is already done.
+func TestWaitSeesAChangeBeforeItJoins(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, s setup) {
+		racy := &changeAfterRead{Store: s.newStore(t)}
+		en := newEnv(t, racy, func(c *server.Config) { c.Plain = s.plain })
+		acme := en.tenant("acme")
+		job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
+		path := jobPath(job.Type, job.ID)
+		etag := en.do(get(path, "Authorization", acme.bearer())).header.Get("ETag")
+		racy.armed.Store(true)
+		r := en.do(conditional(path, acme.bearer(), etag, "3"))
+		if racy.armed.Load() {
+			t.Fatal("the request did not read the job")
+		}
+		if r.status != 200 || r.json(t)["data"].(map[string]any)["status"] != "done" {
+			t.Fatalf("%d %s; want the job done, which it was before the request waited", r.status, r.body)
+		}
+	})
+}
+
+// changeAfterRead finishes a job right after the next read of it, once
+// armed: a commit between a request's read and its wait.
+type changeAfterRead struct {
+	store.Store
+	armed atomic.Bool
+}
+
+func (s *changeAfterRead) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	job, err := s.Store.Job(ctx, orgID, id)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		if _, err := s.Store.Transition(ctx, id, store.Finish(nil)); err != nil {
+			return store.Job{}, err
+		}
+	}
+	return job, err
+}
+
+// Subscribe passes the store's notifications on, as the hub needs them.
+func (s *changeAfterRead) Subscribe(fn func(uuid.UUID)) (stop func()) {
+	return s.Store.(store.ChangeNotifier).Subscribe(fn)
 }
 
 // waiting returns the server's polyjobs_waiters gauge.
