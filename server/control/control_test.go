@@ -196,6 +196,26 @@ func TestScenario(t *testing.T) {
 	if a := h.control(http.MethodPost, "/jobs/"+other.ID+"/transitions", map[string]any{"status": "running"}); a.status != http.StatusConflict {
 		t.Fatalf("an illegal move: %d %s", a.status, a.body)
 	}
+	// A refused move leaves the job what remains of its plan.
+	var third jobView
+	h.control(http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs",
+		"plan": []map[string]any{{"after": "0s", "status": "running"}, {"after": "1h", "status": "failed", "error": "late"}}}).decode(t, &third)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h.control(http.MethodGet, "/jobs/"+third.ID, nil).decode(t, &shown)
+		if shown.Status == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first step was not taken: %+v", shown)
+		}
+	}
+	if a := h.control(http.MethodPost, "/jobs/"+third.ID+"/transitions", map[string]any{"status": "running"}); a.status != http.StatusConflict {
+		t.Fatalf("an illegal move: %d %s", a.status, a.body)
+	}
+	h.control(http.MethodGet, "/jobs/"+third.ID, nil).decode(t, &shown)
+	if shown.Status != "running" || len(shown.Plan) != 1 || shown.Plan[0].Status != "failed" {
+		t.Fatalf("after a refused move: %+v; want running, with its last step still planned", shown)
+	}
 
 	// Lists and filters.
 	var list struct{ Jobs []jobView }

@@ -174,16 +174,27 @@ func (s *Service) ListJobs(ctx context.Context, orgRef string, f store.JobFilter
 	return s.store.ListJobs(ctx, f)
 }
 
-// MoveJob moves a job by hand, dropping what remains of its plan.
+// MoveJob moves a job by hand, dropping what remains of its plan. A move the
+// lifecycle refuses leaves the plan as it was.
 func (s *Service) MoveJob(ctx context.Context, id uuid.UUID, t store.Transition) (Job, error) {
 	if err := t.Normalized().Validate(); err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
+	plan, err := s.store.Plan(ctx, id)
+	if err != nil {
+		return Job{}, err
+	}
+	// The plan goes first, so that none of its steps is taken meanwhile.
 	if err := s.store.SetPlan(ctx, id, nil); err != nil {
 		return Job{}, err
 	}
 	job, err := s.store.Transition(ctx, id, t)
 	if err != nil {
+		if len(plan) > 0 {
+			if perr := s.store.SetPlan(ctx, id, plan); perr != nil {
+				err = errors.Join(err, fmt.Errorf("put back the plan of job %s: %w", id, perr))
+			}
+		}
 		return Job{}, err
 	}
 	return Job{Job: job}, nil
