@@ -212,9 +212,10 @@ func TestScenario(t *testing.T) {
 	if a := h.control(http.MethodPost, "/jobs/"+third.ID+"/transitions", map[string]any{"status": "running"}); a.status != http.StatusConflict {
 		t.Fatalf("an illegal move: %d %s", a.status, a.body)
 	}
-	h.control(http.MethodGet, "/jobs/"+third.ID, nil).decode(t, &shown)
-	if shown.Status != "running" || len(shown.Plan) != 1 || shown.Plan[0].Status != "failed" {
-		t.Fatalf("after a refused move: %+v; want running, with its last step still planned", shown)
+	var after jobView
+	h.control(http.MethodGet, "/jobs/"+third.ID, nil).decode(t, &after)
+	if after.Status != "running" || len(after.Plan) != 1 || after.Plan[0].Status != "failed" {
+		t.Fatalf("after a refused move: %+v; want running, with its last step still planned", after)
 	}
 
 	// Lists and filters.
