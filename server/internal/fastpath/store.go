@@ -62,9 +62,10 @@ func (c StoreConfig) withDefaults() StoreConfig {
 // the job, take the fast paths:
 //
 //   - Keys are cached for KeyTTL, unknown keys for UnknownKeyTTL. A key
-//     revoked through this process stops working at once; one revoked
-//     elsewhere (another replica, the admin command) keeps working for at
-//     most KeyTTL.
+//     revoked through this process stops working at once, lookups in
+//     flight included (see ttlMap's generation); one revoked elsewhere
+//     (another replica, the admin command) keeps working for at most
+//     KeyTTL.
 //   - A terminal job never changes, so it is cached for JobTTL; the only
 //     later change is the retention purge, so a purged job may be served for
 //     at most JobTTL.
@@ -128,7 +129,8 @@ func (s *Store) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, e
 		return s.Store.KeyByHash(ctx, hash)
 	}
 	now := s.now()
-	if c, ok := s.keys.get(hash, now); ok {
+	c, gen, ok := s.keys.get(hash, now)
+	if ok {
 		if !c.found {
 			return store.Key{}, store.ErrNotFound
 		}
@@ -137,9 +139,9 @@ func (s *Store) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, e
 	k, err := s.Store.KeyByHash(ctx, hash)
 	switch {
 	case err == nil:
-		s.keys.put(hash, cachedKey{key: k, found: true}, now, now.Add(s.cfg.KeyTTL))
+		s.keys.put(gen, hash, cachedKey{key: k, found: true}, now, now.Add(s.cfg.KeyTTL))
 	case errors.Is(err, store.ErrNotFound):
-		s.keys.put(hash, cachedKey{}, now, now.Add(min(UnknownKeyTTL, s.cfg.KeyTTL)))
+		s.keys.put(gen, hash, cachedKey{}, now, now.Add(min(UnknownKeyTTL, s.cfg.KeyTTL)))
 	}
 	return k, err
 }
@@ -174,12 +176,13 @@ func (s *Store) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error)
 	if s.watch != nil {
 		token, watched = s.watch.ChangeToken()
 	}
-	if c, ok := s.jobs.get(k, now); ok && (c.job.Terminal() || watched && c.token == token) {
+	c, gen, ok := s.jobs.get(k, now)
+	if ok && (c.job.Terminal() || watched && c.token == token) {
 		return c.job, nil
 	}
 	job, err := s.read(ctx, k)
 	if err == nil && (job.Terminal() || watched) && len(job.Result) <= s.cfg.MaxResultBytes {
-		s.jobs.put(k, cachedJob{job: job, token: token}, now, now.Add(s.cfg.JobTTL))
+		s.jobs.put(gen, k, cachedJob{job: job, token: token}, now, now.Add(s.cfg.JobTTL))
 	}
 	return job, err
 }

@@ -286,6 +286,92 @@ func TestRevokedKeyBound(t *testing.T) {
 	}
 }
 
+// TestRevokeDuringALookup: a lookup that read the key before it was
+// revoked through this process, and returns after, must not cache the key
+// as valid again; nor may a job read before a purge be cached after it.
+func TestRevokeDuringALookup(t *testing.T) {
+	ctx := context.Background()
+	base := &paused{Store: openSQLite(t)}
+	c := fastpath.NewStore(base, fastpath.StoreConfig{})
+	t.Cleanup(func() { c.Close() })
+	org, _ := c.CreateOrganization(ctx, "acme")
+	hash := store.KeyHash(sha256.Sum256([]byte("k")))
+	key, err := c.CreateKey(ctx, org.ID, store.KeyKindUser, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.pauseNext()
+	looked := make(chan error)
+	go func() {
+		_, err := c.KeyByHash(ctx, hash) // a request's lookup, paused after its read
+		looked <- err
+	}()
+	<-base.read
+	if err := c.RevokeKey(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(base.resume)
+	if err := <-looked; err != nil {
+		t.Fatal(err)
+	}
+	if k, err := c.KeyByHash(ctx, hash); err != nil || !k.Revoked() {
+		t.Fatalf("after the revocation: %+v, %v; want the key revoked", k, err)
+	}
+
+	job, _ := c.CreateJob(ctx, org.ID, api.JobTypeExportLogs)
+	if _, err := c.Transition(ctx, job.ID, store.Finish(nil)); err != nil {
+		t.Fatal(err)
+	}
+	base.pauseNext()
+	go func() {
+		_, err := c.Job(ctx, org.ID, job.ID) // read before the purge, cached after
+		looked <- err
+	}()
+	<-base.read
+	if _, err := c.PurgeJobs(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	close(base.resume)
+	if err := <-looked; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Job(ctx, org.ID, job.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the purge: %v; want the job gone", err)
+	}
+}
+
+// paused pauses the next key or job lookup once it has read the store, until
+// resume is closed.
+type paused struct {
+	store.Store
+	armed        atomic.Bool
+	read, resume chan struct{}
+}
+
+func (p *paused) pauseNext() {
+	p.read, p.resume = make(chan struct{}), make(chan struct{})
+	p.armed.Store(true)
+}
+
+func (p *paused) pause() {
+	if p.armed.CompareAndSwap(true, false) {
+		close(p.read)
+		<-p.resume
+	}
+}
+
+func (p *paused) KeyByHash(ctx context.Context, h store.KeyHash) (store.Key, error) {
+	k, err := p.Store.KeyByHash(ctx, h)
+	p.pause()
+	return k, err
+}
+
+func (p *paused) Job(ctx context.Context, org, id uuid.UUID) (store.Job, error) {
+	j, err := p.Store.Job(ctx, org, id)
+	p.pause()
+	return j, err
+}
+
 func TestDisabledAndBounded(t *testing.T) {
 	ctx := context.Background()
 	c, base, _, org := setup(t, fastpath.StoreConfig{KeyTTL: -1, JobTTL: -1})

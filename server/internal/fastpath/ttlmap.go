@@ -9,11 +9,17 @@ import (
 // out at most once per sweepEvery, on a put; when still full, it drops about
 // a tenth of its entries (map iteration order makes the choice arbitrary),
 // which bounds memory without the bookkeeping of an LRU list.
+//
+// Its generation counts removals (clear, delete). A caller that misses,
+// reads the store and puts what it read passes the generation its get
+// returned: a value read before a removal is not put back after it, where
+// it would undo a revocation or a purge until it expires.
 type ttlMap[K comparable, V any] struct {
-	mu        sync.RWMutex
-	entries   map[K]ttlEntry[V]
-	max       int
-	lastSweep time.Time
+	mu         sync.RWMutex
+	entries    map[K]ttlEntry[V]
+	max        int
+	lastSweep  time.Time
+	generation uint64
 }
 
 // sweepEvery is how often a put may sweep expired entries.
@@ -28,22 +34,28 @@ func newTTLMap[K comparable, V any](max int) *ttlMap[K, V] {
 	return &ttlMap[K, V]{entries: make(map[K]ttlEntry[V]), max: max}
 }
 
-// get returns the value for k if present and not expired at now.
-func (m *ttlMap[K, V]) get(k K, now time.Time) (V, bool) {
+// get returns the value for k if present and not expired at now, and the
+// map's generation, for a put of what the caller reads instead.
+func (m *ttlMap[K, V]) get(k K, now time.Time) (V, uint64, bool) {
 	m.mu.RLock()
 	e, ok := m.entries[k]
+	gen := m.generation
 	m.mu.RUnlock()
 	if !ok || !now.Before(e.expires) {
 		var zero V
-		return zero, false
+		return zero, gen, false
 	}
-	return e.value, true
+	return e.value, gen, true
 }
 
-// put stores v for k until expires.
-func (m *ttlMap[K, V]) put(k K, v V, now, expires time.Time) {
+// put stores v for k until expires, unless an entry was removed since
+// generation gen (see ttlMap).
+func (m *ttlMap[K, V]) put(gen uint64, k K, v V, now, expires time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen != m.generation {
+		return
+	}
 	if now.Sub(m.lastSweep) >= sweepEvery {
 		m.lastSweep = now
 		for key, e := range m.entries {
@@ -68,6 +80,7 @@ func (m *ttlMap[K, V]) put(k K, v V, now, expires time.Time) {
 func (m *ttlMap[K, V]) clear() {
 	m.mu.Lock()
 	clear(m.entries)
+	m.generation++
 	m.mu.Unlock()
 }
 
@@ -82,5 +95,6 @@ func (m *ttlMap[K, V]) len() int {
 func (m *ttlMap[K, V]) delete(k K) {
 	m.mu.Lock()
 	delete(m.entries, k)
+	m.generation++
 	m.mu.Unlock()
 }
