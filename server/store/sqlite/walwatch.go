@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/binary"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,7 +56,10 @@ type shmRegistry struct {
 var shm shmRegistry
 
 // openWALWatch maps the first page of the database's -shm file, or shares
-// the mapping another store of the process already made.
+// the mapping another store of the process already made. Where that fails
+// (no mmap on the platform, an unexpected mapping), the watch it returns is
+// unmapped: its token is never known, and it still holds the file until
+// releaseWALWatch.
 func openWALWatch(dbPath string) (*walWatch, error) {
 	path, err := filepath.Abs(dbPath + "-shm")
 	if err != nil {
@@ -77,12 +79,11 @@ func openWALWatch(dbPath string) (*walWatch, error) {
 	if err != nil || len(mem) < 2*walHeaderSize || uintptr(unsafe.Pointer(&mem[0]))%4 != 0 {
 		if err == nil {
 			munmap(mem)
-			err = errors.New("sqlite: unexpected -shm mapping")
 		}
 		// Closing f now would drop SQLite's locks: keep it with the others,
 		// unmapped, until the last store on this file closes.
 		shm.add(path, &sharedShm{f: f, refs: 1})
-		return nil, err
+		return &walWatch{path: path}, nil
 	}
 	shm.add(path, &sharedShm{f: f, mem: mem, refs: 1})
 	return &walWatch{path: path, mem: mem}, nil
@@ -99,6 +100,9 @@ func (r *shmRegistry) add(path string, s *sharedShm) {
 // token returns the current header, or false when it is being written or not
 // initialized (then the caller must read the database).
 func (w *walWatch) token() (store.ChangeToken, bool) {
+	if w.mem == nil {
+		return store.ChangeToken{}, false // unmapped
+	}
 	var a, b store.ChangeToken
 	for i := range a {
 		a[i] = atomic.LoadUint32((*uint32)(unsafe.Pointer(&w.mem[4*i])))

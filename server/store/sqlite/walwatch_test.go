@@ -203,3 +203,49 @@ func TestConcurrentProcessesWithWatchedStore(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmappedWALWatch: where the -shm file could not be mapped (no mmap on
+// the platform, an unexpected mapping), a store works without a change
+// token, a second store of the same file too, and the last to close
+// releases the file.
+func TestUnmappedWALWatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "unmapped.db")
+	shmPath, err := filepath.Abs(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(shmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As openWALWatch registers a file it failed to map.
+	shm.Lock()
+	shm.add(shmPath, &sharedShm{f: f, refs: 1})
+	shm.Unlock()
+	ctx := context.Background()
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		if _, ok := s.ChangeToken(); ok || s.Watched() {
+			t.Fatal("a store of an unmapped -shm file has a change token")
+		}
+		if _, err := s.CreateOrganization(ctx, "acme-"+uuid.NewString()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	b.Close()
+	releaseWALWatch(path) // the registration made above
+	shm.Lock()
+	_, held := shm.files[shmPath]
+	shm.Unlock()
+	if held {
+		t.Fatal("the -shm file is still held once every store closed")
+	}
+}
