@@ -29,9 +29,13 @@ type notifier struct {
 	connConfig *pgx.ConnConfig
 	subs       store.Subscribers
 
-	mu   sync.Mutex
-	stop context.CancelFunc // ends the listener; nil while none runs
-	done chan struct{}
+	mu sync.Mutex
+	// users counts the subscriptions: the listener runs while there are
+	// any. Counted under mu with the listener's start and stop, so that a
+	// subscription made while the last one ends is never left without it.
+	users int
+	stop  context.CancelFunc // ends the listener; nil while none runs
+	done  chan struct{}
 }
 
 // Subscribe implements store.ChangeNotifier: fn hears of every status change
@@ -39,22 +43,28 @@ type notifier struct {
 // changes made through this store at once.
 func (s *Store) Subscribe(fn func(id uuid.UUID)) (stop func()) {
 	unsubscribe := s.notify.subs.Subscribe(fn)
-	s.notify.start()
+	s.notify.mu.Lock()
+	if s.notify.users++; s.notify.stop == nil {
+		s.notify.startLocked()
+	}
+	s.notify.mu.Unlock()
+	var once sync.Once
 	return func() {
-		unsubscribe()
-		if s.notify.subs.Len() == 0 {
-			s.notify.close()
-		}
+		once.Do(func() {
+			unsubscribe()
+			s.notify.mu.Lock()
+			end := func() {}
+			if s.notify.users--; s.notify.users == 0 {
+				end = s.notify.takeLocked()
+			}
+			s.notify.mu.Unlock()
+			end()
+		})
 	}
 }
 
-// start starts the listener unless it runs.
-func (n *notifier) start() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.stop != nil {
-		return
-	}
+// startLocked starts the listener; the caller holds mu.
+func (n *notifier) startLocked() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
 	l := &pgxlisten.Listener{
@@ -73,12 +83,21 @@ func (n *notifier) start() {
 // close stops the listener, if it runs, and waits for it.
 func (n *notifier) close() {
 	n.mu.Lock()
+	end := n.takeLocked()
+	n.mu.Unlock()
+	end()
+}
+
+// takeLocked forgets the running listener, if any, and returns what stops
+// it and waits for it, to call once mu is released; the caller holds mu.
+func (n *notifier) takeLocked() (end func()) {
 	stop, done := n.stop, n.done
 	n.stop, n.done = nil, nil
-	n.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
+	return func() {
+		if stop != nil {
+			stop()
+			<-done
+		}
 	}
 }
 
