@@ -96,11 +96,13 @@ func WithProgress(fn func(*Job)) WaitOption {
 // answer carries Preference-Applied) until the job changed or the wait ran
 // out, Wait asks again at once, so that it sees a change as soon as the
 // server does: the reference server holds a request for up to 20 s, so a
-// one-minute job costs 4 requests. An answer that did not come from a held request (from
-// Polytomic's API, an older server, a proxy that drops the headers, a server
-// at its limit) is followed by the polling delay above: against such a
-// server, Wait sends exactly the requests it would send without
-// long-polling. A 304 Not Modified means the job has not changed. When a held
+// one-minute job costs 4 requests; a change that such a server answered at
+// once (the job had changed before the request came) is also followed at
+// once, but not twice in a row. An answer that did not come from a held
+// request (from Polytomic's API, an older server, a proxy that drops the
+// headers, a server at its limit) is followed by the polling delay above:
+// against such a server, Wait sends exactly the requests it would send
+// without long-polling. A 304 Not Modified means the job has not changed. When a held
 // request is cut on the way (a network error, 408, 502 or 504), Wait polls
 // for the rest of the call.
 func (c *Client) Wait(ctx context.Context, typ JobType, id uuid.UUID, opts ...WaitOption) (*Job, error) {
