@@ -259,10 +259,10 @@ type PlanStep struct {
 	// Example: 1s
 	After string `json:"after"`
 
-	// Error The failure message of a step to `failed`.
+	// Error The failure message of a step to `failed`: UTF-8 text of at most 4096 bytes, without NUL bytes.
 	Error *string `json:"error,omitempty"`
 
-	// Result The result of a step to `done`; any JSON value.
+	// Result The result of a step to `done`: any JSON value, in valid UTF-8, of at most 8 MiB, nesting arrays and objects at most 512 levels (a bare number must fit a float64). It is stored and served compacted.
 	Result json.RawMessage `json:"result,omitempty"`
 	Status PlanStepStatus  `json:"status"`
 }
@@ -272,7 +272,10 @@ type PlanStepStatus string
 
 // Transition defines model for Transition.
 type Transition struct {
-	Error  *string          `json:"error,omitempty"`
+	// Error The failure message, with `failed`; as a plan step's.
+	Error *string `json:"error,omitempty"`
+
+	// Result The job's result, with `done`; as a plan step's.
 	Result json.RawMessage  `json:"result,omitempty"`
 	Status TransitionStatus `json:"status"`
 }

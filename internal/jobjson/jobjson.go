@@ -14,10 +14,11 @@ import (
 // Append appends the JobResponseEnvelope
 // {"data":{"error":…,"job_id":…,"result":…,"status":…,"type":…}} to b, as
 // encoding/json writes the generated type (fields in the same order, a final
-// newline), except that a result is copied as stored, without escaping <, >
-// and & inside it. An empty errMsg is a null error, an empty result a null
-// result. typ and status must be plain ASCII words (the contract's enums);
-// result must be valid JSON.
+// newline), except that a result is copied as stored, without escaping <, >,
+// &, U+2028 and U+2029 inside it (the stores keep results compacted, as
+// encoding/json would write them: store.Transition.Normalized). An empty
+// errMsg is a null error, an empty result a null result. typ and status must
+// be plain ASCII words (the contract's enums); result must be valid JSON.
 func Append(b []byte, id uuid.UUID, typ, status string, result []byte, errMsg string) []byte {
 	b = append(b, `{"data":{"error":`...)
 	if errMsg == "" {
