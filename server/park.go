@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -153,11 +154,24 @@ func (p *parked) block(deadline time.Time) waitEnd {
 				return timedOut
 			}
 			// Interrupted: the select above says why.
+		case errors.Is(err, io.EOF) && len(p.pending) > 0:
+			// The client sent its next requests, then closed its side: it
+			// still reads the answers, as net/http assumes of it then. Wait
+			// on without reading; the answer serves the requests pending.
+			return p.blockUnread(deadline)
 		default:
 			p.gone = true
 			return clientGone
 		}
 	}
+}
+
+// blockUnread waits, as block does, for a client that can send nothing
+// more.
+func (p *parked) blockUnread(deadline time.Time) waitEnd {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	return p.a.w.wait(timer.C, p.a.h.waits.closing, nil)
 }
 
 // answer writes the answer (the changed job, a 304 for none, or the error)

@@ -202,6 +202,25 @@ func TestHeldRequestsOnAListener(t *testing.T) {
 			}
 		})
 
+		t.Run("a client that half-closes after pipelining is answered", func(t *testing.T) {
+			_, path, etag := waitingOn()
+			c := dial(t, en, ln)
+			first, second := conditional(path, acme.bearer(), etag, "15"), get(path, "Authorization", acme.bearer())
+			c.send(first, second)
+			if err := c.conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if r := c.receive(first); r.status != http.StatusNotModified || r.header.Get("Preference-Applied") != "wait=1" {
+				t.Fatalf("the held request: %d %v; want a 304 that applied the wait", r.status, r.header)
+			}
+			if r := c.receive(second); r.status != http.StatusOK {
+				t.Fatalf("the request sent behind it: %d %s", r.status, r.body)
+			}
+			if !c.closed() {
+				t.Fatal("the connection of a half-closed client stays open")
+			}
+		})
+
 		t.Run("a client that leaves frees its slot", func(t *testing.T) {
 			_, path, etag := waitingOn()
 			c := dial(t, en, ln)
