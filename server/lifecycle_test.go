@@ -259,6 +259,56 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
+// TestKeepAlivesComeBack: a server at its connection cap sheds idle
+// connections and answers with Connection: close; once under half its cap
+// it keeps connections alive again, whatever the cap, 1 included.
+func TestKeepAlivesComeBack(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
+	for _, max := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			srv := server.HTTPServer("", en.e, nil)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			limited := server.NewListener(ln, srv, max)
+			go srv.Serve(limited)
+			t.Cleanup(func() { srv.Close() })
+			url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
+			// get makes a request on a connection of its own, and says
+			// whether the server would keep it.
+			get := func() (keep bool, tr *http.Transport) {
+				tr = &http.Transport{MaxConnsPerHost: 1}
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Header.Set("Authorization", acme.bearer())
+				resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: tr}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return !resp.Close, tr
+			}
+			var idle []*http.Transport
+			for range max + 1 { // the last one sheds an idle connection
+				_, tr := get()
+				idle = append(idle, tr)
+			}
+			for _, tr := range idle {
+				tr.CloseIdleConnections()
+			}
+			waitFor(t, "every connection to close", func() bool { return limited.Open() == 0 })
+			if keep, tr := get(); !keep {
+				t.Fatal("the server no longer keeps connections alive, though none is open")
+			} else {
+				tr.CloseIdleConnections()
+			}
+		})
+	}
+}
+
 func TestDefaultMaxConns(t *testing.T) {
 	for _, tc := range []struct {
 		nofile uint64

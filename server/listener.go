@@ -153,7 +153,7 @@ func (l *Listener) Open() int { return len(l.slots) }
 // under half its cap.
 func (l *Listener) release() {
 	<-l.slots
-	if l.shedding.Load() && len(l.slots) < l.max/2 && l.shedding.CompareAndSwap(true, false) {
+	if l.shedding.Load() && 2*len(l.slots) < l.max && l.shedding.CompareAndSwap(true, false) {
 		l.srv.SetKeepAlivesEnabled(true)
 	}
 }
