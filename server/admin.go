@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/polyjobs/polyjobs/internal/hostname"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -28,7 +29,8 @@ type AdminConfig struct {
 	Logger *slog.Logger
 	// Token, when set, must be sent as "Authorization: Bearer <Token>" for
 	// /metrics and /debug/pprof/; /healthz and /readyz stay open, for load
-	// balancers.
+	// balancers. Without it, those two answer only requests addressed by IP
+	// address or as localhost (Host), which a DNS-rebinding page cannot send.
 	Token string
 	// Pprof serves Go's profiles on /debug/pprof/. Off by default: they
 	// expose the command line (with its database URL) and internals.
@@ -75,11 +77,20 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 	return mux
 }
 
-// requireToken serves h only to requests bearing token; an empty token
-// lets every request through.
+// requireToken serves h only to requests bearing token. Without a token it
+// serves only requests addressed directly, by IP address or as localhost,
+// so that no web page can reach it by rebinding its own name to the
+// server's address (hostname.IsDirect).
 func requireToken(token string, h http.Handler) http.Handler {
 	if token == "" {
-		return h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !hostname.IsDirect(r.Host) {
+				writeStatus(w, http.StatusForbidden, map[string]string{"status": "forbidden",
+					"reason": "without an admin token, address this listener by IP address or as localhost"})
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -84,7 +84,9 @@ func TestAdminEndpointsAndMetrics(t *testing.T) {
 
 	call := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
-		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Host = "127.0.0.1:9090"
+		admin.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
 	if code, body := call("/healthz"); code != 200 || !strings.Contains(body, "ok") {
@@ -242,6 +244,38 @@ func TestAdminToken(t *testing.T) {
 	} {
 		if got := call(tc.path, tc.auth...); got != tc.want {
 			t.Errorf("%s with %q: %d; want %d", tc.path, tc.auth, got, tc.want)
+		}
+	}
+}
+
+// TestAdminWithoutTokenAnswersDirectHosts: without a token, metrics and
+// profiles answer only requests addressed by IP address or as localhost,
+// which a page rebinding its own name to the server's address cannot send;
+// health and readiness answer any.
+func TestAdminWithoutTokenAnswersDirectHosts(t *testing.T) {
+	s := storeFactories["sqlite"](t)
+	t.Cleanup(func() { s.Close() })
+	admin := server.AdminHandler(server.AdminConfig{Store: s, Metrics: server.NewMetrics(), Pprof: true})
+	for _, tc := range []struct {
+		path, host string
+		want       int
+	}{
+		{"/metrics", "127.0.0.1:9090", 200},
+		{"/metrics", "localhost:9090", 200},
+		{"/metrics", "[::1]:9090", 200},
+		{"/metrics", "10.0.0.5:9090", 200},
+		{"/metrics", "rebound.example:9090", 403},
+		{"/debug/pprof/cmdline", "127.0.0.1:9090", 200},
+		{"/debug/pprof/cmdline", "rebound.example:9090", 403},
+		{"/healthz", "rebound.example:9090", 200},
+		{"/readyz", "rebound.example:9090", 200},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s with Host %s: %d; want %d", tc.path, tc.host, rec.Code, tc.want)
 		}
 	}
 }

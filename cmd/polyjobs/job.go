@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/polyjobs/polyjobs/client"
+	"github.com/polyjobs/polyjobs/internal/hostname"
 )
 
 // jobOptions are the flags of `polyjobs job get` and `polyjobs job wait`.
@@ -224,20 +224,10 @@ func (o *jobOptions) newClient(cmd *cobra.Command, rep *reporter) (*client.Clien
 	case err != nil:
 		return nil, usage(err)
 	}
-	if u, err := url.Parse(o.baseURL); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u, err := url.Parse(o.baseURL); err == nil && u.Scheme == "http" && !hostname.IsLoopback(u.Hostname()) {
 		rep.warn(fmt.Sprintf("sending the %s over plain http:// to %s, where anyone on the way can read it: use https://", key, u.Host))
 	}
 	return c, nil
-}
-
-// isLoopback reports whether host (a name or an address) is this machine
-// without asking a resolver: localhost, 127.0.0.0/8 or ::1.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // jobRequest is what `job get` and `job wait` start from: a client, the job

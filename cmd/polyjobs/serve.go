@@ -18,6 +18,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/internal/buildinfo"
+	"github.com/polyjobs/polyjobs/internal/hostname"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store/database"
@@ -95,7 +96,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "auth-failure-burst", env: "POLYJOBS_AUTH_FAILURE_BURST", value: intFlag(&o.failureBurst, server.DefaultAuthFailureBurst),
 			usage: "failed authentications allowed per client address in a burst"},
 		{name: "admin-token", env: "POLYJOBS_ADMIN_TOKEN", value: stringFlag(&o.adminToken, ""),
-			usage: "bearer token the admin listener requires for /metrics and /debug/pprof/ (/healthz and /readyz stay open); prefer the environment variable, the command line is visible to other users"},
+			usage: "bearer token the admin listener requires for /metrics and /debug/pprof/ (/healthz and /readyz stay open); without one, those answer only requests addressed by IP address or as localhost; prefer the environment variable, the command line is visible to other users"},
 		{name: "pprof", env: "POLYJOBS_PPROF", value: boolFlag(&o.pprof, false),
 			usage: "serve Go's profiles on the admin listener's /debug/pprof/"},
 		{name: "control", env: "POLYJOBS_CONTROL", value: boolFlag(&o.control, false),
@@ -173,13 +174,13 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 		// --dev prints its keys and serves demo data: never beyond this host,
 		// with a control token or not (so this comes first).
 		for _, a := range []struct{ name, addr string }{{"addr", o.addr}, {"admin-addr", o.adminAddr}} {
-			if a.addr != "" && !loopbackAddr(a.addr) {
+			if a.addr != "" && !hostname.IsLoopback(a.addr) {
 				return usagef("--dev serves demo keys, so it listens on this host only: %s %q is not a loopback address (use 127.0.0.1:PORT, or run without --dev)",
 					flagSource(cmd, a.name), a.addr)
 			}
 		}
 	}
-	if (o.control || o.dev) && o.controlToken == "" && !loopbackAddr(o.addr) {
+	if (o.control || o.dev) && o.controlToken == "" && !hostname.IsLoopback(o.addr) {
 		return usagef("the control API can reset the server: %s %q is not a loopback address, so give it --control-token (POLYJOBS_CONTROL_TOKEN)",
 			flagSource(cmd, "addr"), o.addr)
 	}
@@ -316,20 +317,6 @@ func (o *serveOptions) controlOptions() *control.Options {
 		return nil
 	}
 	return &control.Options{Token: o.controlToken}
-}
-
-// loopbackAddr reports whether a listen address is on a loopback interface
-// only: 127.0.0.0/8, ::1 or localhost (an empty host listens everywhere).
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newLogger builds the process logger.

@@ -295,6 +295,9 @@ type BadRequest = APIError
 // Conflict defines model for Conflict.
 type Conflict = APIError
 
+// Forbidden defines model for Forbidden.
+type Forbidden = APIError
+
 // NotFound defines model for NotFound.
 type NotFound = APIError
 

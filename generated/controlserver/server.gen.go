@@ -280,6 +280,8 @@ type BadRequestJSONResponse APIError
 
 type ConflictJSONResponse APIError
 
+type ForbiddenJSONResponse APIError
+
 type NotFoundJSONResponse APIError
 
 type UnauthorizedJSONResponse APIError
@@ -309,6 +311,20 @@ func (response ClearFaults401JSONResponse) VisitClearFaultsResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClearFaults403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ClearFaults403JSONResponse) VisitClearFaultsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -344,6 +360,20 @@ func (response ListFaults401JSONResponse) VisitListFaultsResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFaults403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListFaults403JSONResponse) VisitListFaultsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -398,6 +428,20 @@ func (response InjectFault401JSONResponse) VisitInjectFaultResponse(w http.Respo
 	return err
 }
 
+type InjectFault403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response InjectFault403JSONResponse) VisitInjectFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListJobsRequestObject struct {
 	Params ListJobsParams
 }
@@ -444,6 +488,20 @@ func (response ListJobs401JSONResponse) VisitListJobsResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListJobs403JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -512,6 +570,20 @@ func (response CreateJob401JSONResponse) VisitCreateJobResponse(w http.ResponseW
 	return err
 }
 
+type CreateJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateJob403JSONResponse) VisitCreateJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateJob404JSONResponse struct{ NotFoundJSONResponse }
 
 func (response CreateJob404JSONResponse) VisitCreateJobResponse(w http.ResponseWriter) error {
@@ -572,6 +644,20 @@ func (response GetJob401JSONResponse) VisitGetJobResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetJob403JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -637,6 +723,20 @@ func (response MoveJob401JSONResponse) VisitMoveJobResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MoveJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MoveJob403JSONResponse) VisitMoveJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -713,6 +813,20 @@ func (response RevokeKey401JSONResponse) VisitRevokeKeyResponse(w http.ResponseW
 	return err
 }
 
+type RevokeKey403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeKey403JSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeKey404JSONResponse struct{ NotFoundJSONResponse }
 
 func (response RevokeKey404JSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
@@ -773,6 +887,20 @@ func (response CreateOrganization401JSONResponse) VisitCreateOrganizationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrganization403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrganization403JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -842,6 +970,20 @@ func (response CreateKey401JSONResponse) VisitCreateKeyResponse(w http.ResponseW
 	return err
 }
 
+type CreateKey403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateKey403JSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateKey404JSONResponse struct{ NotFoundJSONResponse }
 
 func (response CreateKey404JSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
@@ -881,6 +1023,20 @@ func (response Reset401JSONResponse) VisitResetResponse(w http.ResponseWriter) e
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reset403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Reset403JSONResponse) VisitResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }

@@ -334,6 +334,44 @@ func TestToken(t *testing.T) {
 	if a := h.control(http.MethodGet, "/jobs", nil); a.status != http.StatusOK {
 		t.Fatalf("with the token: %d %s", a.status, a.body)
 	}
+	// With a token, any host name will do.
+	req, _ := http.NewRequest(http.MethodGet, h.url+control.Prefix+"/jobs", nil)
+	req.Host = "polyjobs.example"
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if a := h.do(h.ctl, req); a.status != http.StatusOK {
+		t.Fatalf("with the token, by name: %d %s", a.status, a.body)
+	}
+}
+
+// TestWithoutTokenOnlyDirectHosts: without a token, the control API answers
+// only requests addressed by IP address or as localhost. A page that rebinds
+// its own name to the server's address sends that name, and must not reset
+// the server or take a key.
+func TestWithoutTokenOnlyDirectHosts(t *testing.T) {
+	h := start(t, "")
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"rebound.example", http.StatusForbidden},
+		{"rebound.example:8080", http.StatusForbidden},
+		{"localhost:8080", http.StatusNoContent},
+		{"127.0.0.1:8080", http.StatusNoContent},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, h.url+control.Prefix+"/reset", nil)
+		req.Host = tc.host
+		a := h.do(h.ctl, req)
+		var e struct {
+			Status  int
+			Message string
+		}
+		if tc.want == http.StatusForbidden {
+			a.decode(t, &e)
+		}
+		if a.status != tc.want || tc.want == http.StatusForbidden && (e.Status != tc.want || !strings.Contains(e.Message, "by IP address or as localhost")) {
+			t.Errorf("reset with Host %s: %d %s; want %d", tc.host, a.status, a.body, tc.want)
+		}
+	}
 }
 
 // TestOffByDefault: without Config.Control, the control paths are the API's

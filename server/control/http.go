@@ -22,6 +22,7 @@ import (
 	"github.com/polyjobs/polyjobs/generated/controlapi"
 	"github.com/polyjobs/polyjobs/generated/controlserver"
 	"github.com/polyjobs/polyjobs/internal/apispec"
+	"github.com/polyjobs/polyjobs/internal/hostname"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -78,8 +79,20 @@ func New(s store.Store, opts Options) (*Control, error) {
 }
 
 // ServeHTTP serves the control API.
+//
+// Without a token it answers only requests addressed directly, by IP
+// address or as localhost: a web page that rebinds its own name to this
+// server's address cannot reset it or take keys (hostname.IsDirect).
 func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if c.token == "" && !hostname.IsDirect(r.Host) {
+		key := "forbidden"
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(controlapi.APIError{Status: http.StatusForbidden, Key: &key,
+			Message: "without a control token, address the control API by IP address or as localhost"})
+		return
+	}
 	c.e.ServeHTTP(w, r)
 }
 
