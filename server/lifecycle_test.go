@@ -195,15 +195,7 @@ func TestConnectionCap(t *testing.T) {
 		en.e.ServeHTTP(w, r)
 	})
 	const max = 4
-	srv := server.HTTPServer("", h, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	limited := server.NewListener(ln, srv, max)
-	go srv.Serve(limited)
-	t.Cleanup(func() { srv.Close() })
-	url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
+	limited, url := capped(t, h, max, jobPath(job.Type, job.ID))
 	get := func(c *http.Client, query string) error {
 		req, _ := http.NewRequest(http.MethodGet, url+query, nil)
 		req.Header.Set("Authorization", acme.bearer())
@@ -268,15 +260,7 @@ func TestKeepAlivesComeBack(t *testing.T) {
 	job := en.job(acme.org.ID, api.JobTypeExportLogs)
 	for _, max := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint(max), func(t *testing.T) {
-			srv := server.HTTPServer("", en.e, nil)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			limited := server.NewListener(ln, srv, max)
-			go srv.Serve(limited)
-			t.Cleanup(func() { srv.Close() })
-			url := "http://" + ln.Addr().String() + jobPath(job.Type, job.ID)
+			limited, url := capped(t, en.e, max, jobPath(job.Type, job.ID))
 			// get makes a request on a connection of its own, and says
 			// whether the server would keep it.
 			get := func() (keep bool, tr *http.Transport) {
@@ -307,6 +291,21 @@ func TestKeepAlivesComeBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// capped serves h on a Listener of max connections, until the test ends,
+// and returns it with the URL of path on it.
+func capped(t *testing.T, h http.Handler, max int, path string) (*server.Listener, string) {
+	t.Helper()
+	srv := server.HTTPServer("", h, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := server.NewListener(ln, srv, max)
+	go srv.Serve(limited)
+	t.Cleanup(func() { srv.Close() })
+	return limited, "http://" + ln.Addr().String() + path
 }
 
 func TestDefaultMaxConns(t *testing.T) {
