@@ -77,8 +77,19 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if req.Params.Prefer != nil && !job.Terminal() {
 		if wait := preferWait(*req.Params.Prefer); wait > 0 {
 			if w, ok := h.waits.join(job, p.KeyID); ok {
-				d, applied := appliedWait(wait, h.maxWait)
-				return &heldAnswer{h: h, ctx: ctx, w: w, d: d, typ: job.Type, version: version, applied: applied}, nil
+				// A change committed between the read above and join
+				// notified no waiter: read the job again, here rather than
+				// on the held request's small stack.
+				a := &heldAnswer{h: h, ctx: ctx, w: w, typ: job.Type, version: version}
+				if changed, err := a.reread(); changed != nil || err != nil {
+					a.leave(err)
+					if err != nil {
+						return nil, err
+					}
+					return h.found(*changed, jobETag(changed.ID, changed.Status, version), ""), nil
+				}
+				a.d, a.applied = appliedWait(wait, h.maxWait)
+				return a, nil
 			}
 		}
 	}
@@ -127,17 +138,14 @@ func (a *heldAnswer) VisitGetJobResponse(rw http.ResponseWriter) error {
 // waiter is woken or the wait ends, and says which.
 func (a *heldAnswer) wait(block func() waitEnd) (*store.Job, error) {
 	for {
-		cause := "changed"
+		var cause string
 		switch block() {
 		case woken:
 			job, err := a.reread()
 			if job == nil && err == nil {
 				continue // woken for nothing: the job is as it was
 			}
-			if err != nil && !errors.Is(err, errJobNotFound) { // errJobNotFound: purged meanwhile
-				cause = "error"
-			}
-			a.h.waits.leave(a.w, cause)
+			a.leave(err)
 			return job, err
 		case timedOut:
 			cause = "timed_out"
@@ -149,6 +157,16 @@ func (a *heldAnswer) wait(block func() waitEnd) (*store.Job, error) {
 		a.h.waits.leave(a.w, cause)
 		return nil, nil
 	}
+}
+
+// leave ends the wait of a request whose job changed, or could not be read
+// again (err; errJobNotFound when it was purged meanwhile, a change too).
+func (a *heldAnswer) leave(err error) {
+	cause := "changed"
+	if err != nil && !errors.Is(err, errJobNotFound) {
+		cause = "error"
+	}
+	a.h.waits.leave(a.w, cause)
 }
 
 // reread reads the awaited job again: it returns the job when its status

@@ -210,9 +210,6 @@ func (h *waitHub) join(job store.Job, keyID uuid.UUID) (*waiter, bool) {
 		return nil, false
 	}
 	w := &waiter{key: store.JobKey{OrgID: job.OrgID, ID: job.ID}, keyID: keyID, status: job.Status, wake: make(chan struct{}, 1)}
-	// A waiter starts woken: its first wait reads the job again. A change
-	// committed between the request's read and now notified nobody.
-	w.wake <- struct{}{}
 	if h.byJob[job.ID] == nil {
 		h.byJob[job.ID] = map[*waiter]struct{}{}
 	}
