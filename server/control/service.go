@@ -175,26 +175,27 @@ func (s *Service) ListJobs(ctx context.Context, orgRef string, f store.JobFilter
 }
 
 // MoveJob moves a job by hand, dropping what remains of its plan. A move the
-// lifecycle refuses leaves the plan as it was.
+// lifecycle refuses from the job's status leaves the plan as it was.
 func (s *Service) MoveJob(ctx context.Context, id uuid.UUID, t store.Transition) (Job, error) {
 	if err := t.Normalized().Validate(); err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
-	plan, err := s.store.Plan(ctx, id)
+	current, err := s.store.JobByID(ctx, id)
 	if err != nil {
 		return Job{}, err
 	}
-	// The plan goes first, so that none of its steps is taken meanwhile.
+	if !slices.Contains(t.AllowedFrom(), current.Status) {
+		return Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
+	}
+	// The plan goes first, so that none of its steps is taken meanwhile. A
+	// step or another move may still have changed the job since it was
+	// read: the transition is then refused, and the plan stays dropped, as
+	// whoever moved the job meant.
 	if err := s.store.SetPlan(ctx, id, nil); err != nil {
 		return Job{}, err
 	}
 	job, err := s.store.Transition(ctx, id, t)
 	if err != nil {
-		if len(plan) > 0 {
-			if perr := s.store.SetPlan(ctx, id, plan); perr != nil {
-				err = errors.Join(err, fmt.Errorf("put back the plan of job %s: %w", id, perr))
-			}
-		}
 		return Job{}, err
 	}
 	return Job{Job: job}, nil
