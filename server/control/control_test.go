@@ -346,20 +346,27 @@ func TestToken(t *testing.T) {
 // TestWithoutTokenOnlyDirectHosts: without a token, the control API answers
 // only requests addressed by IP address or as localhost. A page that rebinds
 // its own name to the server's address sends that name, and must not reset
-// the server or take a key.
+// the server or take a key; nor may a page of another site have its visitor's
+// browser send the reset to 127.0.0.1.
 func TestWithoutTokenOnlyDirectHosts(t *testing.T) {
 	h := start(t, "")
 	for _, tc := range []struct {
-		host string
-		want int
+		host      string
+		crossSite bool // sent by a browser for another site's page
+		want      int
 	}{
-		{"rebound.example", http.StatusForbidden},
-		{"rebound.example:8080", http.StatusForbidden},
-		{"localhost:8080", http.StatusNoContent},
-		{"127.0.0.1:8080", http.StatusNoContent},
+		{"rebound.example", false, http.StatusForbidden},
+		{"rebound.example:8080", false, http.StatusForbidden},
+		{"localhost:8080", false, http.StatusNoContent},
+		{"127.0.0.1:8080", false, http.StatusNoContent},
+		{"127.0.0.1:8080", true, http.StatusForbidden},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, h.url+control.Prefix+"/reset", nil)
 		req.Host = tc.host
+		if tc.crossSite {
+			req.Header.Set("Origin", "https://attacker.example")
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+		}
 		a := h.do(h.ctl, req)
 		var e struct {
 			Status  int
@@ -368,8 +375,8 @@ func TestWithoutTokenOnlyDirectHosts(t *testing.T) {
 		if tc.want == http.StatusForbidden {
 			a.decode(t, &e)
 		}
-		if a.status != tc.want || tc.want == http.StatusForbidden && (e.Status != tc.want || !strings.Contains(e.Message, "by IP address or as localhost")) {
-			t.Errorf("reset with Host %s: %d %s; want %d", tc.host, a.status, a.body, tc.want)
+		if a.status != tc.want || tc.want == http.StatusForbidden && e.Status != tc.want {
+			t.Errorf("reset with Host %s (cross-site %v): %d %s; want %d", tc.host, tc.crossSite, a.status, a.body, tc.want)
 		}
 	}
 }

@@ -83,17 +83,32 @@ func New(s store.Store, opts Options) (*Control, error) {
 // Without a token it answers only requests addressed directly, by IP
 // address or as localhost: a web page that rebinds its own name to this
 // server's address cannot reset it or take keys (hostname.IsDirect).
+//
+// A request a browser sends for another site's page (Sec-Fetch-Site, Origin)
+// that could change anything is refused too, token or not: a page cannot
+// have a visitor's browser reset the server (http.CrossOriginProtection).
 func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if c.token == "" && !hostname.IsDirect(r.Host) {
-		key := "forbidden"
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_ = json.NewEncoder(w).Encode(controlapi.APIError{Status: http.StatusForbidden, Key: &key,
-			Message: "without a control token, address the control API by IP address or as localhost"})
+		forbidden(w, "without a control token, address the control API by IP address or as localhost")
+		return
+	}
+	if crossOrigin.Check(r) != nil {
+		forbidden(w, "a cross-origin request from a browser cannot change the reference server")
 		return
 	}
 	c.e.ServeHTTP(w, r)
+}
+
+// crossOrigin tells the unsafe requests a browser sends for another origin.
+var crossOrigin = http.NewCrossOriginProtection()
+
+// forbidden writes a 403 ApiError.
+func forbidden(w http.ResponseWriter, message string) {
+	key := "forbidden"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	_ = json.NewEncoder(w).Encode(controlapi.APIError{Status: http.StatusForbidden, Key: &key, Message: message})
 }
 
 // authenticate checks the control token, when the server has one.
@@ -161,6 +176,8 @@ func requestMessage(re *openapi3filter.RequestError) string {
 		return "request body: " + se.Reason
 	case re.RequestBody != nil && errors.As(re.Err, &pe) && pe.Cause != nil:
 		return "request body is not valid JSON: " + pe.Cause.Error()
+	case re.RequestBody != nil && re.Err == nil && re.Reason != "":
+		return "request body: " + re.Reason // its Content-Type, for one
 	}
 	first, _, _ := strings.Cut(re.Error(), "\n")
 	return first
