@@ -164,10 +164,15 @@ func (o *jobOptions) checkTimeout(cmd *cobra.Command) error {
 }
 
 // timedOut is the error of a command whose --timeout passed before the
-// server answered: the SDK's error would only add that its request's
-// context ended.
-func (o *jobOptions) timedOut() error {
-	return fmt.Errorf("timed out after %s without an answer from %s", o.timeout, o.baseURL)
+// server answered with the job (err is the SDK's): with the error it last
+// answered, when the SDK kept it; the SDK's own account would only add that
+// its request's context ended.
+func (o *jobOptions) timedOut(err error) error {
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Errorf("timed out after %s; the last answer from %s: %s", o.timeout, o.baseURL, message(apiErr))
+	}
+	return fmt.Errorf("timed out after %s before %s answered with the job", o.timeout, o.baseURL)
 }
 
 // checkOutput checks an --output value against the formats a command knows.
@@ -259,7 +264,7 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return withCode(exitRequest, o.timedOut())
+		return withCode(exitRequest, o.timedOut(err))
 	case err != nil:
 		return withCode(exitRequest, err)
 	}
@@ -318,7 +323,7 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 		}
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s; the job is still %s", o.timeout, job.Status))
 	case errors.Is(err, context.DeadlineExceeded):
-		return withCode(exitTimeout, o.timedOut())
+		return withCode(exitTimeout, o.timedOut(err))
 	}
 	return withCode(exitRequest, err)
 }

@@ -292,7 +292,7 @@ func TestJobTimeoutWithoutAnswer(t *testing.T) {
 	}{{"get", exitRequest}, {"wait", exitTimeout}} {
 		t.Run(tc.command, func(t *testing.T) {
 			code, out, errOut := c.run("job", tc.command, "exportlogs", uuid.NewString(), "--base-url", srv.URL, "--api-key", "pju_x", "--timeout", "200ms")
-			want := "timed out after 200ms without an answer from " + srv.URL
+			want := "timed out after 200ms before " + srv.URL + " answered with the job"
 			if code != tc.code || out != "" || jsonError(errOut) != want {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tc.code, want)
 			}
