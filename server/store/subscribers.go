@@ -42,10 +42,3 @@ func (s *Subscribers) Notify(id uuid.UUID) {
 		fn(id)
 	}
 }
-
-// Len returns how many subscriptions there are.
-func (s *Subscribers) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.fns)
-}
