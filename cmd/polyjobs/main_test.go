@@ -112,6 +112,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--dev on every interface", []string{"serve", "--dev", "--db", c.db, "--addr", "0.0.0.0:0"}, nil, []string{`--dev serves demo keys, so it listens on this host only: --addr "0.0.0.0:0" is not a loopback address`}},
 		{"--dev on every interface with a token", []string{"serve", "--dev", "--db", c.db, "--addr", "0.0.0.0:0", "--control-token", "t"}, nil, []string{`--dev serves demo keys`}},
 		{"--dev admin on a public address", []string{"serve", "--dev", "--db", c.db, "--addr", "127.0.0.1:0", "--admin-addr", ":9090"}, nil, []string{`--admin-addr ":9090" is not a loopback address`}},
+		{"profiles on a public address without a token", []string{"serve", "--db", c.db, "--pprof", "--admin-addr", "0.0.0.0:0"}, nil,
+			[]string{`--admin-addr "0.0.0.0:0" is not a loopback address, so give it --admin-token (POLYJOBS_ADMIN_TOKEN)`}},
 		{"negative waiter cap", []string{"serve", "--db", c.db, "--max-waiters", "-1"}, nil, []string{"--max-waiters must not be negative"}},
 		{"zero retention", []string{"serve", "--db", c.db, "--retention", "0s"}, nil, []string{"--retention must be positive, got 0s"}},
 		{"zero retention from the environment", []string{"serve", "--db", c.db}, map[string]string{"POLYJOBS_RETENTION": "0s"}, []string{"POLYJOBS_RETENTION must be positive"}},

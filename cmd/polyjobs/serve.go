@@ -98,7 +98,7 @@ func (o *serveOptions) flags() []flagSpec {
 		{name: "admin-token", env: "POLYJOBS_ADMIN_TOKEN", value: stringFlag(&o.adminToken, ""),
 			usage: "bearer token the admin listener requires for /metrics and /debug/pprof/ (/healthz and /readyz stay open); without one, those answer only requests addressed by IP address or as localhost; prefer the environment variable, the command line is visible to other users"},
 		{name: "pprof", env: "POLYJOBS_PPROF", value: boolFlag(&o.pprof, false),
-			usage: "serve Go's profiles on the admin listener's /debug/pprof/"},
+			usage: "serve Go's profiles on the admin listener's /debug/pprof/ (off a loopback --admin-addr, only with --admin-token)"},
 		{name: "control", env: "POLYJOBS_CONTROL", value: boolFlag(&o.control, false),
 			usage: "serve the control API under /__polyjobs/ on the API listener (create organizations, keys and planned jobs, inject faults, reset); --dev turns it on"},
 		{name: "control-token", env: "POLYJOBS_CONTROL_TOKEN", value: stringFlag(&o.controlToken, ""),
@@ -183,6 +183,10 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 	if (o.control || o.dev) && o.controlToken == "" && !hostname.IsLoopback(o.addr) {
 		return usagef("the control API can reset the server: %s %q is not a loopback address, so give it --control-token (POLYJOBS_CONTROL_TOKEN)",
 			flagSource(cmd, "addr"), o.addr)
+	}
+	if o.pprof && o.adminAddr != "" && o.adminToken == "" && !hostname.IsLoopback(o.adminAddr) {
+		return usagef("the profiles show the command line, database URL included: %s %q is not a loopback address, so give it --admin-token (POLYJOBS_ADMIN_TOKEN)",
+			flagSource(cmd, "admin-addr"), o.adminAddr)
 	}
 	if _, err := newLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
 		return usage(err)
