@@ -9,8 +9,9 @@ import (
 )
 
 // FailNext makes the next n API requests fail with status (429, 500, 503, ...)
-// and an ApiError body: a fault of the control API, for any key and job. A
-// positive retryAfter adds a Retry-After header in whole seconds.
+// and an ApiError body: a fault of the control API, for any key and job; n
+// of 0 or less fails none. A positive retryAfter adds a Retry-After header in
+// whole seconds.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 	ra := ""
 	if retryAfter > 0 {
@@ -22,6 +23,9 @@ func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 // FailNextWithRetryAfter is FailNext with a raw Retry-After value, such as an
 // HTTP date; empty sends none.
 func (s *Server) FailNextWithRetryAfter(n, status int, retryAfter string) {
+	if n <= 0 {
+		return // the control API's faults take 0 for 1
+	}
 	s.control.Faults().Add(control.Fault{Remaining: n, Status: status, RetryAfter: retryAfter})
 }
 

@@ -65,6 +65,11 @@ func TestFaults(t *testing.T) {
 	srv := servertest.New(t)
 	id := srv.CreateJob(servertest.JobTypeExportLogs)
 	path := "/api/jobs/exportlogs/" + id.String()
+	srv.FailNext(0, http.StatusServiceUnavailable, 0) // fails none
+	srv.FailNext(-1, http.StatusServiceUnavailable, 0)
+	if resp, _ := get(t, srv, path); resp.StatusCode != 200 {
+		t.Fatalf("after FailNext(0) and FailNext(-1): %d", resp.StatusCode)
+	}
 	srv.FailNext(2, http.StatusTooManyRequests, 3*time.Second)
 	for i := 0; i < 2; i++ {
 		resp, _ := get(t, srv, path)
