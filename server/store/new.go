@@ -24,7 +24,7 @@ const MaxOrganizationNameLength = 200
 // NewOrganization returns the organization to insert for name: trimmed,
 // non-empty, at most MaxOrganizationNameLength bytes of UTF-8 text without
 // control or formatting characters (a name is printed in terminals and
-// logs), with a new time-ordered (v7) id.
+// logs), that does not read as a UUID, with a new time-ordered (v7) id.
 func NewOrganization(name string) (Organization, error) {
 	name = strings.TrimSpace(name)
 	switch {
@@ -34,6 +34,10 @@ func NewOrganization(name string) (Organization, error) {
 		return Organization{}, fmt.Errorf("create organization: %w: name is %d bytes long, more than %d", ErrInvalid, len(name), MaxOrganizationNameLength)
 	case !utf8.ValidString(name):
 		return Organization{}, fmt.Errorf("create organization: %w: name is not UTF-8 text", ErrInvalid)
+	case isUUID(name):
+		// Where an organization is named by id or name, as in the CLI and
+		// the control API, such a name would be taken for an id.
+		return Organization{}, fmt.Errorf("create organization: %w: name %q reads as an organization id (a UUID)", ErrInvalid, name)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
@@ -45,6 +49,12 @@ func NewOrganization(name string) (Organization, error) {
 		return Organization{}, fmt.Errorf("create organization: %w", err)
 	}
 	return Organization{ID: id, Name: name, CreatedAt: Now()}, nil
+}
+
+// isUUID reports whether s parses as a UUID, in any form uuid.Parse takes.
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil
 }
 
 // NewKey returns the key to insert for an organization, by its hash.

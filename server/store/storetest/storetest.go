@@ -105,6 +105,11 @@ func testOrganizations(t *testing.T, s store.Store) {
 		"bidi override":     "acme\u202eemca",
 		"line separator":    "ac\u2028me",
 		"zero-width joiner": "ac\u200dme",
+		// Taken for an id where an organization is named by id or name.
+		"UUID":           "00000000-0000-0000-0000-000000000000",
+		"UUID in braces": "{0190a8f2-7c3e-7d4b-9f10-abcdef012345}",
+		"UUID as 32 hex": "0190a8f27c3e7d4b9f10abcdef012345",
+		"UUID as a URN":  "urn:uuid:0190a8f2-7c3e-7d4b-9f10-abcdef012345",
 	} {
 		if _, err := s.CreateOrganization(c, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s name: got %v, want ErrInvalid", name, err)
