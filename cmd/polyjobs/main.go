@@ -14,6 +14,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/internal/buildinfo"
 	"github.com/polyjobs/polyjobs/internal/safetext"
+	"github.com/polyjobs/polyjobs/server/store"
 )
 
 // Exit codes, the same for every command.
@@ -101,7 +102,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitFailed
-	if !started {
+	if !started || errors.Is(err, store.ErrInvalid) {
+		// A value the database refused as malformed (a name, a result) is
+		// a usage error too.
 		code = exitUsage
 	}
 	var ee *exitError
