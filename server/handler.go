@@ -138,7 +138,7 @@ func (a *heldAnswer) VisitGetJobResponse(rw http.ResponseWriter) error {
 // waiter is woken or the wait ends, and says which.
 func (a *heldAnswer) wait(block func() waitEnd) (*store.Job, error) {
 	for {
-		var cause string
+		cause := "changed"
 		switch block() {
 		case woken:
 			job, err := a.reread()
