@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,8 +170,8 @@ password.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			secret := args[0]
 			if secret == "-" {
-				var line string
-				if _, err := fmt.Fscanln(cmd.InOrStdin(), &line); err != nil {
+				line, err := readOneLine(cmd.InOrStdin())
+				if err != nil {
 					return usagef("read the key from stdin: %w", err)
 				}
 				secret = line
@@ -234,4 +235,36 @@ func programName() string {
 		return "polyjobs"
 	}
 	return os.Args[0]
+}
+
+// maxStdinLine bounds what readOneLine reads: far more than a key.
+const maxStdinLine = 4 << 10
+
+// readOneLine reads r to its end and returns its one non-blank line. Blank
+// lines around it are allowed (a trailing newline is usual); no line, or
+// more than one, is an error, so that a file of several keys is refused
+// rather than answered for its first key only. Errors never quote the input.
+func readOneLine(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxStdinLine+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxStdinLine {
+		return "", fmt.Errorf("more than %d bytes: give one key on one line", maxStdinLine)
+	}
+	var found string
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" {
+			found, n = line, n+1
+		}
+	}
+	switch n {
+	case 0:
+		return "", errors.New("it is empty: give the key on one line")
+	case 1:
+		return found, nil
+	default:
+		return "", fmt.Errorf("it holds %d lines: give one key on one line", n)
+	}
 }

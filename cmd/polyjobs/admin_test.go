@@ -46,9 +46,35 @@ func TestAdminKeyIDFromStdin(t *testing.T) {
 	c := newCLI(t)
 	c.admin("org", "create", "acme")
 	key := c.admin("key", "create", "--org", "acme")
-	code, out, errOut := c.runWithInput(key+"\n", "admin", "--db", c.db, "key", "id", "-")
-	if code != 0 || strings.TrimSpace(out) != c.admin("key", "id", key) {
-		t.Fatalf("key id - : exit %d, %q, %q", code, out, errOut)
+	id := c.admin("key", "id", key)
+	other := c.admin("key", "create", "--org", "acme")
+	cases := []struct {
+		name, input string
+		code        int
+		out         string // stdout, or a part of stderr when code is not 0
+	}{
+		{"one line", key + "\n", 0, id},
+		{"blank lines around it", "\n  " + key + "  \r\n\n", 0, id},
+		{"no newline", key, 0, id},
+		{"empty", "", exitUsage, "it is empty"},
+		{"blank", "\n \n", exitUsage, "it is empty"},
+		{"two keys", key + "\n" + other + "\n", exitUsage, "it holds 2 lines"},
+		{"too long", strings.Repeat(key+" ", 200), exitUsage, "more than 4096 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := c.runWithInput(tc.input, "admin", "--db", c.db, "key", "id", "-")
+			got := strings.TrimSpace(out)
+			if code != 0 {
+				got = errOut
+			}
+			if code != tc.code || !strings.Contains(got, tc.out) {
+				t.Fatalf("key id - : exit %d, %q, %q; want exit %d with %q", code, out, errOut, tc.code, tc.out)
+			}
+			if strings.Contains(errOut, key) || strings.Contains(errOut, other) {
+				t.Fatalf("stderr shows a key: %q", errOut)
+			}
+		})
 	}
 }
 
