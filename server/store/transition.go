@@ -144,9 +144,9 @@ func jsonDepth(b []byte) int {
 }
 
 // Normalized returns t with its result compacted (no insignificant
-// whitespace, as encoding/json writes JSON) and a JSON null result turned
-// into no result, so that "null" and nothing are stored alike. A result that
-// is not valid JSON is left as it is, for Validate to refuse.
+// whitespace, as encoding/json writes JSON) and a JSON null or empty result
+// turned into no result, so that "null", "" and nothing are stored alike. A
+// result that is not valid JSON is left as it is, for Validate to refuse.
 func (t Transition) Normalized() Transition {
 	if len(t.Result) > 0 && len(t.Result) <= MaxResultLength {
 		var compact bytes.Buffer
@@ -154,7 +154,7 @@ func (t Transition) Normalized() Transition {
 			t.Result = compact.Bytes()
 		}
 	}
-	if string(t.Result) == "null" {
+	if len(t.Result) == 0 || string(t.Result) == "null" {
 		t.Result = nil
 	}
 	return t

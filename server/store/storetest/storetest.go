@@ -241,6 +241,7 @@ func testLegalTransitions(t *testing.T, s store.Store) {
 		{"created-done", []store.Transition{store.Finish(result)}},
 		{"created-done-without-result", []store.Transition{store.Finish(nil)}},
 		{"created-done-null-result", []store.Transition{store.Finish(json.RawMessage("null"))}},
+		{"created-done-empty-result", []store.Transition{store.Finish(json.RawMessage{})}},
 		{"created-failed", []store.Transition{store.Fail("could not start")}},
 		// Kept as compacted text: key order and number forms stay.
 		{"created-done-spaced-result", []store.Transition{store.Finish(json.RawMessage("{ \"b\" : [1.0, 2e0] ,\n \"a\":\"<x>&\u2028\" }"))}},
