@@ -74,7 +74,7 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.baseURL != DefaultBaseURL || c.version != "2025-09-18" {
+	if c.baseURL != DefaultBaseURL || c.version != DefaultVersion {
 		t.Errorf("base URL %q, version %q", c.baseURL, c.version)
 	}
 	if !strings.HasPrefix(c.userAgent, "polyjobs-go/") {
@@ -117,14 +117,14 @@ func TestRequestHeaders(t *testing.T) {
 		version   string
 		userAgent string // empty: the default
 	}{
-		{"defaults", []Option{WithAPIKey(secretKey)}, "", "Bearer " + secretKey, "2025-09-18", ""},
-		{"key with a trailing newline", []Option{WithAPIKey(secretKey + "\n")}, "", "Bearer " + secretKey, "2025-09-18", ""},
+		{"defaults", []Option{WithAPIKey(secretKey)}, "", "Bearer " + secretKey, string(DefaultVersion), ""},
+		{"key with a trailing newline", []Option{WithAPIKey(secretKey + "\n")}, "", "Bearer " + secretKey, string(DefaultVersion), ""},
 		{"version as a string", []Option{WithAPIKey(secretKey), WithVersion("2024-02-08")}, "", "Bearer " + secretKey, "2024-02-08", ""},
 		{"version as a constant", []Option{WithAPIKey(secretKey), WithVersion(APIVersion20210523)}, "", "Bearer " + secretKey, "2021-05-23", ""},
-		{"user agent", []Option{WithAPIKey(secretKey), WithUserAgent("my-app/1.2")}, "", "Bearer " + secretKey, "2025-09-18", "my-app/1.2"},
+		{"user agent", []Option{WithAPIKey(secretKey), WithUserAgent("my-app/1.2")}, "", "Bearer " + secretKey, string(DefaultVersion), "my-app/1.2"},
 		{"organization key", []Option{WithOrgKey(orgID, secretKey)}, "",
-			"Basic " + base64.StdEncoding.EncodeToString([]byte(orgID.String()+":"+secretKey)), "2025-09-18", ""},
-		{"path prefix", []Option{WithAPIKey(secretKey)}, "/proxy/polytomic/", "Bearer " + secretKey, "2025-09-18", ""},
+			"Basic " + base64.StdEncoding.EncodeToString([]byte(orgID.String()+":"+secretKey)), string(DefaultVersion), ""},
+		{"path prefix", []Option{WithAPIKey(secretKey)}, "/proxy/polytomic/", "Bearer " + secretKey, string(DefaultVersion), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

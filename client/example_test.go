@@ -14,8 +14,10 @@ import (
 )
 
 func ExampleNew() {
-	// With a user API key; the base URL and API version have defaults.
-	c, err := client.New(client.WithAPIKey("pk_live_example"))
+	// With a user API key and the API version the code was written for
+	// (without WithVersion, the newest: DefaultVersion); the base URL has a
+	// default.
+	c, err := client.New(client.WithAPIKey("pk_live_example"), client.WithVersion(client.APIVersion20250918))
 	if err != nil {
 		log.Fatal(err)
 	}

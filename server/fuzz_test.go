@@ -53,10 +53,15 @@ import (
 // net/http before the handler, and 500 is a bug: the store is healthy.
 var fuzzStatuses = map[int]bool{200: true, 400: true, 401: true, 404: true, 405: true, 413: true, 429: true}
 
-// knownVersions are the API versions of the contract.
-var knownVersions = map[string]bool{
-	"2021-05-23": true, "2022-12-12": true, "2023-04-25": true, "2024-02-08": true, "2025-09-18": true,
-}
+// knownVersions are the API versions of the contract, as openapi.yaml lists
+// them.
+var knownVersions = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, v := range api.APIVersionValues() {
+		m[string(v)] = true
+	}
+	return m
+}()
 
 // specChecker validates a recorded response against openapi.yaml like
 // env.validate does, but returns an error instead of failing a test, so that
@@ -150,7 +155,7 @@ func fuzzLifecycles(typ store.JobType) [][]store.Transition {
 	return [][]store.Transition{
 		nil,
 		{store.Start()},
-		{store.Start(), store.Finish(json.RawMessage(results[typ]))},
+		{store.Start(), store.Finish(json.RawMessage(resultOf(typ)))},
 		{store.Finish(nil)},
 		{store.Start(), store.Fail("warehouse unreachable: \"users\" ☃")},
 	}

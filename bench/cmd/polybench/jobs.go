@@ -210,13 +210,14 @@ func seed(ctx context.Context, dsn string, n int, mix []string) (t *tenant, err 
 
 // addJobs creates n jobs of the tenant: the types in turn, and the statuses
 // of mix in turn, shifted by one every len(types) jobs so that every type
-// gets every status. One job in four that is not terminal yet will fail
-// rather than finish.
+// gets every status (each one once in len(types)*len(mix) jobs, whatever the
+// number of types). One job in four that is not terminal yet will fail rather
+// than finish.
 func (t *tenant) addJobs(ctx context.Context, n int, mix []string) ([]*job, error) {
 	types := api.JobTypeValues()
 	jobs := make([]*job, 0, n)
 	for i := range n {
-		status := mix[(i+i/len(types))%len(mix)]
+		status := mix[(i%len(types)+i/len(types))%len(mix)]
 		j, err := t.create(ctx, string(types[i%len(types)]), status == "failed" || (status != "done" && plannedFailure(i)))
 		if err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/internal/proctest"
 )
 
@@ -97,14 +98,23 @@ func TestGenerator(t *testing.T) {
 
 func TestSeedAndWriter(t *testing.T) {
 	ctx := context.Background()
-	tn, err := seed(ctx, filepath.Join(t.TempDir(), "soak.db"), 24, soakMix)
+	types := len(api.JobTypeValues())
+	n := types * len(soakMix) // every type once in every status
+	tn, err := seed(ctx, filepath.Join(t.TempDir(), "soak.db"), n, soakMix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tn.st.Close()
 	p := newPool(tn.jobs)
-	if m := p.mix(); m["created"] != 6 || m["running"] != 6 || m["done"] != 6 || m["failed"] != 6 {
-		t.Fatalf("seeded mix %v, want 6 of each", m)
+	if m := p.mix(); m["created"] != types || m["running"] != types || m["done"] != types || m["failed"] != types {
+		t.Fatalf("seeded mix %v, want %d of each", m, types)
+	}
+	seen := map[string]bool{}
+	for _, j := range p.all() {
+		seen[j.typ+" "+j.status(j.committed.Load())] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("seeded %d of the %d pairs of type and status: %v", len(seen), n, seen)
 	}
 	w := newWriter(tn, p)
 	for range 30 {
@@ -114,11 +124,11 @@ func TestSeedAndWriter(t *testing.T) {
 		t.Fatalf("writer errors: %v", f.ErrorSamples)
 	}
 	// 30 jobs created; a job moves on once lifecycleDepth younger ones share its status.
-	if w.creates != 30 || len(w.every) != 54 || len(w.queues[rankCreated]) != lifecycleDepth || len(w.queues[rankRunning]) != lifecycleDepth {
+	if w.creates != 30 || len(w.every) != n+30 || len(w.queues[rankCreated]) != lifecycleDepth || len(w.queues[rankRunning]) != lifecycleDepth {
 		t.Fatalf("creates %d, jobs %d, queues %d and %d", w.creates, len(w.every), len(w.queues[rankCreated]), len(w.queues[rankRunning]))
 	}
 	// The pool keeps its size: one job withdrawn, the one that ended first, per job created.
-	if len(p.all()) != 24 || w.retired != 30 || slices.Contains(p.all(), tn.jobs[2]) || w.fails == 0 || w.finishes == 0 {
+	if len(p.all()) != n || w.retired != 30 || slices.Contains(p.all(), tn.jobs[2]) || w.fails == 0 || w.finishes == 0 {
 		t.Fatalf("pool %d, %d withdrawn, %d done, %d failed", len(p.all()), w.retired, w.finishes, w.fails)
 	}
 	for _, j := range w.every {
@@ -128,7 +138,7 @@ func TestSeedAndWriter(t *testing.T) {
 		}
 	}
 	// The key authenticates: the fixture carries it.
-	if fx := p.fixture(tn.key); !strings.HasPrefix(fx.Key, "pju_") || len(fx.Jobs) != 24 {
+	if fx := p.fixture(tn.key); !strings.HasPrefix(fx.Key, "pju_") || len(fx.Jobs) != n {
 		t.Fatalf("fixture key %q, %d jobs", fx.Key, len(fx.Jobs))
 	}
 }

@@ -150,7 +150,7 @@ func TestParse(t *testing.T) {
 		if err := writeWrkScript(&s, fx); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{`"Bearer pju_abc"`, `"/api/jobs/exportlogs/` + id.String() + `"`, `"X-Polytomic-Version"] = "2025-09-18"`, resultMarker} {
+		for _, want := range []string{`"Bearer pju_abc"`, `"/api/jobs/exportlogs/` + id.String() + `"`, `"X-Polytomic-Version"] = "` + fixture.Version + `"`, resultMarker} {
 			if !strings.Contains(s.String(), want) {
 				t.Errorf("script lacks %q:\n%s", want, s.String())
 			}
