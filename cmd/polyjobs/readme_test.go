@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/polyjobs/polyjobs/client"
 )
 
 // The README's command table, flag tables and exit codes are generated from
@@ -137,10 +139,12 @@ func flagRows(label string, fs *pflag.FlagSet) []string {
 		if env != "" {
 			env = "`" + env + "`"
 		}
-		if def != "" {
+		if def == string(client.DefaultVersion) {
+			def = "the newest"
+		} else if def != "" {
 			def = "`" + def + "`"
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |", name, env, def, strings.ReplaceAll(flagUsage(f), "|", `\|`)))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |", name, env, def, strings.ReplaceAll(specNeutral(flagUsage(f)), "|", `\|`)))
 	})
 	return rows
 }
@@ -159,6 +163,16 @@ func adminFlagRows(admin *cobra.Command) [][]string {
 	}
 	walk(admin)
 	return sections
+}
+
+// specNeutral names, in the README's tables, the lists that come from
+// openapi.yaml instead of spelling them out (and flagRows the default API
+// version), so that a job type or
+// API version added to the spec changes the binary's help, which spells them
+// out, but not the README.
+func specNeutral(s string) string {
+	s = strings.ReplaceAll(s, jobTypeList(), "any of openapi.yaml's job types")
+	return strings.ReplaceAll(s, joinValues(client.Versions()), "any of openapi.yaml's versions")
 }
 
 // flagTable is a Markdown table of flag rows.
