@@ -3,6 +3,7 @@ package apispec_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/polyjobs/polyjobs/generated/api"
@@ -18,9 +19,9 @@ func TestEnumListsMatchSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	generated := map[string][]string{
-		"JobType":    strings(api.JobTypeValues()),
-		"JobStatus":  strings(api.JobStatusValues()),
-		"APIVersion": strings(api.APIVersionValues()),
+		"JobType":    valueStrings(api.JobTypeValues()),
+		"JobStatus":  valueStrings(api.JobStatusValues()),
+		"APIVersion": valueStrings(api.APIVersionValues()),
 	}
 	for name, got := range generated {
 		t.Run(name, func(t *testing.T) {
@@ -43,10 +44,29 @@ func TestEnumListsMatchSpec(t *testing.T) {
 	}
 }
 
-func strings[T ~string](values []T) []string {
+// valueStrings converts enum values to strings.
+func valueStrings[T ~string](values []T) []string {
 	out := make([]string, len(values))
 	for i, v := range values {
 		out[i] = string(v)
 	}
 	return out
+}
+
+// TestInfoVersionIsTheNewest keeps openapi.yaml's own version, and the
+// sentence of its description that names it, the newest APIVersion: a
+// version added to the enum is added there too.
+func TestInfoVersionIsTheNewest(t *testing.T) {
+	spec, err := apispec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := api.APIVersionValues()
+	newest := string(versions[len(versions)-1])
+	if spec.Info.Version != newest {
+		t.Errorf("openapi.yaml's info.version is %q; the newest APIVersion is %q: make them the same", spec.Info.Version, newest)
+	}
+	if sentence := "describes version `" + newest + "`, the newest"; !strings.Contains(spec.Info.Description, sentence) {
+		t.Errorf("openapi.yaml's info.description does not say %q", sentence)
+	}
 }
