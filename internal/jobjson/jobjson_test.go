@@ -16,17 +16,29 @@ import (
 )
 
 // TestWritesEveryJobResponseProperty fails when openapi.yaml gives
-// JobResponse a property that the server's hand-written encoder does not
-// write, or the encoder writes one the spec does not declare. Comparing with
-// encoding/json alone would not catch an optional property, which the
-// generated struct omits while it is empty.
+// JobResponse, or the envelope around it, a property that the server's
+// hand-written encoder does not write, or the encoder writes one the spec
+// does not declare. Comparing with encoding/json alone would not catch an
+// optional property, which the generated struct omits while it is empty.
 func TestWritesEveryJobResponseProperty(t *testing.T) {
+	body := jobjson.Append(nil, uuid.New(), "exportlogs", "failed", nil, "boom")
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		t.Fatalf("Append wrote invalid JSON %s: %v", body, err)
+	}
+	wantTop, err := apispec.Properties("JobResponseEnvelope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(top)); !slices.Equal(got, wantTop) {
+		t.Fatalf("internal/jobjson/jobjson.go writes JobResponseEnvelope properties %v; openapi.yaml declares %v.\n"+
+			"Write the new property in Append, and read it in client/job.go.", got, wantTop)
+	}
 	want, err := apispec.Properties("JobResponse")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var env struct{ Data map[string]json.RawMessage }
-	body := jobjson.Append(nil, uuid.New(), "exportlogs", "failed", nil, "boom")
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatalf("Append wrote invalid JSON %s: %v", body, err)
 	}
