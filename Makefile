@@ -10,21 +10,25 @@ FUZZTIME ?= 30s
 
 all: build
 
-## generate: regenerate generated/ from openapi.yaml with the pinned oapi-codegen
+## generate: regenerate generated/ from openapi.yaml with the pinned oapi-codegen; the old
+##           files go first, so that one no configuration in api/ writes any more is removed
 generate:
+	rm -f generated/*/*.gen.go
 	$(GO) generate ./...
 
 ## check-generated: fail when generated/ has uncommitted changes, or when the committed code is
 ##                  stale (a fresh `make generate` changes it), and say which
 check-generated:
-	@dirty=$$(git status --porcelain --untracked-files=all -- generated/); \
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { \
+		echo "check-generated compares generated/ with what git has committed: run it in a git checkout" >&2; exit 1; }
+	@dirty=$$(git status --porcelain --untracked-files=all -- generated/) || exit 1; \
 	if [ -n "$$dirty" ]; then \
 		echo "$$dirty" >&2; \
 		echo "generated/ has uncommitted changes (above), so it cannot be checked against a fresh generation: commit them (make generate may have made them) or discard them (git checkout -- generated/), then run make check-generated again" >&2; \
 		exit 1; \
 	fi
 	@$(MAKE) --no-print-directory generate
-	@stale=$$(git status --porcelain --untracked-files=all -- generated/); \
+	@stale=$$(git status --porcelain --untracked-files=all -- generated/) || exit 1; \
 	if [ -n "$$stale" ]; then \
 		git --no-pager diff --stat -- generated/ >&2; \
 		echo "$$stale" >&2; \
