@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyjobs/polyjobs/internal/pgserver"
 	"github.com/polyjobs/polyjobs/internal/proctest"
 	"github.com/polyjobs/polyjobs/internal/syncbuf"
 )
@@ -53,13 +54,13 @@ func main() {
 // the new value at the end of each enum, it builds the binary and checks the
 // whole path: admin create and transitions on the new type, GET 200 served
 // with the new version by default, polyjobs job get and job wait, and the
-// SDK.
+// SDK; then the copy's own test suite.
 func TestSpecChangeIsServedEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regenerates and builds a copy of the repository")
 	}
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	root, err := proctest.ModuleRoot()
 	if err != nil {
@@ -127,6 +128,38 @@ func TestSpecChangeIsServedEndToEnd(t *testing.T) {
 	if want := newVersion + " " + newJobType + ` done {"rows":42}`; out != want {
 		t.Fatalf("the SDK says %q; want %q", out, want)
 	}
+
+	// Nothing else to change means no test to change either: the copy's
+	// own suite passes as it is (-short, which skips this test). PostgreSQL's
+	// settings pass through, so that CI's rule that its tests never skip
+	// holds in the copy too.
+	env := proctest.Env()
+	for _, name := range []string{pgserver.EnvRequire, pgserver.EnvDSN} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	test := exec.CommandContext(ctx, "go", "test", "-short", "-count=1", "./...")
+	test.Dir, test.Env = repo, env
+	if out, err := test.CombinedOutput(); err != nil {
+		t.Fatalf("go test -short ./... in the changed copy: %v\n%s", err, failures(out))
+	}
+}
+
+// failures keeps the lines of go test's output that say what failed, and
+// the whole output when none does.
+func failures(out []byte) string {
+	var keep []string
+	for line := range strings.Lines(string(out)) {
+		if trimmed := strings.TrimSpace(line); !strings.HasPrefix(trimmed, "ok ") && !strings.HasPrefix(trimmed, "? ") &&
+			!strings.HasPrefix(trimmed, "=== ") && !strings.HasPrefix(trimmed, "--- PASS") {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) == 0 {
+		return string(out)
+	}
+	return strings.Join(keep, "")
 }
 
 // copyRepository copies the repository's tracked files (with the working
@@ -158,7 +191,8 @@ func copyRepository(t *testing.T, root string) string {
 }
 
 // editSpec adds newJobType and newVersion at the end of their enums, with
-// their x-enum-varnames, as a user would.
+// their x-enum-varnames, and names newVersion as the spec's own, as a user
+// would.
 func editSpec(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -171,6 +205,9 @@ func editSpec(t *testing.T, path string) {
 		{"        - JobTypeConnectionProxy\n", "        - JobTypeConnectionProxy\n        - JobTypeRunSync\n"},
 		{`        - "2025-09-18"` + "\n", `        - "2025-09-18"` + "\n" + `        - "` + newVersion + `"` + "\n"},
 		{"        - APIVersion20250918\n", "        - APIVersion20250918\n        - APIVersion20260601\n"},
+		// The spec's own version, and its description, name the newest.
+		{`  version: "2025-09-18"` + "\n", `  version: "` + newVersion + `"` + "\n"},
+		{"describes version `2025-09-18`, the newest", "describes version `" + newVersion + "`, the newest"},
 	} {
 		if strings.Count(spec, edit.old) != 1 {
 			t.Fatalf("openapi.yaml no longer holds %q once: update this test's edit", edit.old)
