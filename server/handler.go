@@ -59,6 +59,14 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if !ok {
 		return nil, errNoPrincipal
 	}
+	if h.faults.NamesJob(req.ID) {
+		// A fault for this job applies only to a request that finds it:
+		// another organization's request still gets its 404, and leaves
+		// the fault to the job's own.
+		if _, err := h.job(ctx, p.OrgID, req.ID, req.Type); err != nil {
+			return nil, err
+		}
+	}
 	if err := h.injectFault(ctx, p.KeyID, req.ID); err != nil {
 		return nil, err
 	}

@@ -199,7 +199,9 @@ type KeyKind string
 type NewFault struct {
 	Count *int `json:"count,omitempty"`
 
-	// JobID Only requests for this job.
+	// JobID Only requests for this job that find it: a request from another organization,
+	// or naming another type, still gets its `404`, and the fault stays for the job's
+	// own requests.
 	JobID *openapi_types.UUID `json:"job_id,omitempty"`
 
 	// KeyID Only requests made with this API key.

@@ -127,6 +127,40 @@ type jobView struct {
 	} `json:"plan"`
 }
 
+// TestJobFaultStaysWithItsOrganization: a fault for a job applies only to
+// requests that find it. Another organization's request for the job, or one
+// naming another type, gets the usual 404 and leaves the fault for the job's
+// own requests.
+func TestJobFaultStaysWithItsOrganization(t *testing.T) {
+	h := start(t, "")
+	secrets := map[string]string{}
+	for _, name := range []string{"acme", "globex"} {
+		h.control(http.MethodPost, "/organizations", map[string]any{"name": name})
+		var key struct{ Secret string }
+		h.control(http.MethodPost, "/organizations/"+name+"/keys", map[string]any{}).decode(t, &key)
+		secrets[name] = key.Secret
+	}
+	var job jobView
+	h.control(http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs"}).decode(t, &job)
+	if a := h.control(http.MethodPost, "/faults", map[string]any{"job_id": job.ID, "status": 503}); a.status != http.StatusCreated {
+		t.Fatalf("inject fault: %d %s", a.status, a.body)
+	}
+	for _, tc := range []struct{ name, typ, org string }{
+		{"another organization", "exportlogs", "globex"},
+		{"another type", "samplemodel", "acme"},
+	} {
+		if a := h.getJob(tc.typ, job.ID, secrets[tc.org]); a.status != http.StatusNotFound {
+			t.Fatalf("%s: %d %s; want the usual 404", tc.name, a.status, a.body)
+		}
+	}
+	if a := h.getJob("exportlogs", job.ID, secrets["acme"]); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("the job's own organization: %d %s; want the fault's 503", a.status, a.body)
+	}
+	if a := h.getJob("exportlogs", job.ID, secrets["acme"]); a.status != http.StatusOK {
+		t.Fatalf("after the fault: %d %s", a.status, a.body)
+	}
+}
+
 // TestScenario walks what a test suite in another language does: an
 // organization, a key, a planned job watched through the API until done, a
 // job moved by hand, faults, a reset.

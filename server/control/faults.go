@@ -11,7 +11,8 @@ import (
 type Fault struct {
 	ID uuid.UUID
 	// KeyID and JobID restrict the fault to requests made with that API key
-	// or for that job; uuid.Nil matches any.
+	// or for that job; uuid.Nil matches any. The handler applies a fault
+	// with a JobID only to a request that finds the job (NamesJob).
 	KeyID, JobID uuid.UUID
 	// Remaining is how many answers the fault still takes.
 	Remaining int
@@ -77,6 +78,21 @@ func (fs *Faults) Take(keyID, jobID uuid.UUID) (Fault, bool) {
 	clear(fs.faults[len(kept):])
 	fs.faults = kept
 	return out, matched
+}
+
+// NamesJob reports whether a fault still to happen is restricted to jobID.
+func (fs *Faults) NamesJob(jobID uuid.UUID) bool {
+	if fs == nil {
+		return false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, f := range fs.faults {
+		if f.JobID == jobID {
+			return true
+		}
+	}
+	return false
 }
 
 // List returns the faults still to happen.
