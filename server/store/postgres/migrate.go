@@ -39,7 +39,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, MigrationLockKey); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
-	defer unlock(ctx, conn, MigrationLockKey)
+	defer unlock(ctx, conn.Conn(), MigrationLockKey)
 
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    bigint      PRIMARY KEY,

@@ -181,6 +181,28 @@ func TestAdvisoryLock(t *testing.T) {
 	}
 }
 
+// TestAdvisoryLockLeavesThePool: fn may query through the store while the
+// lock is held, even when the pool has a single connection (the purge, run
+// under the lock at start, used to wait for ever for the one the lock held).
+func TestAdvisoryLockLeavesThePool(t *testing.T) {
+	dsn := pgserver.DSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	s := open(t, dsn+sep+"pool_max_conns=1")
+	c, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	var purged int64
+	got, err := s.TryExclusive(c, "purge", func(c context.Context) (err error) {
+		purged, err = s.PurgeJobs(c, time.Now())
+		return err
+	})
+	if err != nil || !got {
+		t.Fatalf("purge under the lock with pool_max_conns=1: ran %v, %d purged, %v", got, purged, err)
+	}
+}
+
 // TestRecovery stops PostgreSQL under a store: calls fail, without panicking,
 // and succeed again soon after the server is back.
 func TestRecovery(t *testing.T) {
