@@ -102,6 +102,7 @@ func (a *authenticator) Authenticate(_ context.Context, in *openapi3filter.Authe
 	st.principal, st.authenticated = p, true
 	if a.limiter != nil {
 		if ok, wait := a.limiter.allow(p.KeyID, st.start); !ok {
+			st.keyLimited = true
 			secs := wholeSeconds(wait)
 			msg := fmt.Sprintf("rate limit exceeded for this API key; retry after %d s", secs)
 			return echo.NewHTTPError(http.StatusTooManyRequests, msg).

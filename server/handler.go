@@ -219,6 +219,7 @@ func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error
 	if f.Status == 0 {
 		return nil
 	}
+	stateFrom(ctx).injected = true
 	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: f.RetryAfter}
 }
 

@@ -61,13 +61,13 @@ func (p *pipeline) serve(c echo.Context, next echo.HandlerFunc) {
 }
 
 // account ends a request: one access log line and the request's metrics,
-// with the status sent; a failed authentication counts against the
-// client's address.
+// with the status sent; a failed authentication (not an injected 401)
+// counts against the client's address.
 func (p *pipeline) account(st *requestState, api bool, status int, size int64) {
 	end := time.Now()
 	p.access.log(st, status, size, st.start, end)
-	p.metrics.observeRequest(api, status, end.Sub(st.start))
-	if status == http.StatusUnauthorized && p.failures != nil {
+	p.metrics.observeRequest(st, api, status, end.Sub(st.start))
+	if status == http.StatusUnauthorized && p.failures != nil && !st.injected {
 		if addr, ok := clientAddr(st.remoteAddr); ok {
 			p.failures.take(addr, end)
 		}
@@ -179,6 +179,11 @@ type requestState struct {
 	// parked is set when the request has left net/http to wait for its
 	// job (park.go), which then answers it and accounts for it.
 	parked bool
+	// keyLimited is set when the request's key was over its rate (a 429),
+	// injected when its answer is a fault the control API injected: the
+	// metrics of refusals count neither an address's failed
+	// authentications nor injected faults.
+	keyLimited, injected bool
 }
 
 type stateKey struct{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -63,16 +64,16 @@ func NewMetrics() *Metrics {
 		}, []string{"route"}),
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "polyjobs_store_duration_seconds",
-			Help:    "Latency of the database calls of the request path, by operation: job (one job), jobs (a shared query for several) and key. Answers from memory are not counted.",
+			Help:    "Latency of the database calls of the request path, by operation: job (one job), jobs (a shared query: the lookups in flight together, one or more) and key. Answers from memory are not counted.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"op"}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "polyjobs_auth_failures_total",
-			Help: "Requests refused with 401: missing, malformed, unknown or revoked credentials.",
+			Help: "Requests refused with 401: missing, malformed, unknown or revoked credentials (injected faults are not counted).",
 		}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "polyjobs_rate_limited_total",
-			Help: "Requests refused with 429 because their key exceeded its rate.",
+			Help: "Requests refused with 429 because their key exceeded its rate (an address's failed authentications and injected faults are not counted).",
 		}),
 		memoHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "polyjobs_validation_memo_hits_total",
@@ -117,7 +118,7 @@ func NewMetrics() *Metrics {
 }
 
 // observeRequest counts a finished request.
-func (m *Metrics) observeRequest(apiRoute bool, status int, elapsed time.Duration) {
+func (m *Metrics) observeRequest(st *requestState, apiRoute bool, status int, elapsed time.Duration) {
 	counters, latency := m.otherByStatus, m.otherLatency
 	route := routeOther
 	if apiRoute {
@@ -129,10 +130,11 @@ func (m *Metrics) observeRequest(apiRoute bool, status int, elapsed time.Duratio
 		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	}
 	latency.Observe(elapsed.Seconds())
-	switch status {
-	case 401:
+	switch {
+	case st.injected:
+	case status == http.StatusUnauthorized:
 		m.authFailures.Inc()
-	case 429:
+	case st.keyLimited:
 		m.rateLimited.Inc()
 	}
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server"
 	"github.com/polyjobs/polyjobs/server/apikey"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 	"github.com/polyjobs/polyjobs/server/store/sqlite"
 )
@@ -61,6 +63,61 @@ func TestRateLimitOff(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		if r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())); r.status != 200 {
 			t.Fatalf("request %d: %d", i, r.status)
+		}
+	}
+}
+
+// TestRefusalMetrics: polyjobs_rate_limited_total counts the requests
+// refused because their key was over its rate, and polyjobs_auth_failures_total
+// the refused credentials; neither counts an address's failed
+// authentications nor the control API's injected faults.
+func TestRefusalMetrics(t *testing.T) {
+	s := storeFactories["sqlite"](t)
+	m := server.NewMetrics()
+	en := newEnv(t, s, func(c *server.Config) {
+		c.Metrics, c.Control = m, &control.Options{}
+		c.Rate, c.Burst = 0.001, 2
+		c.AuthFailureRate, c.AuthFailureBurst = 0.001, 1
+	})
+	acme, globex := en.tenant("acme"), en.tenant("globex")
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
+	globexJob := en.job(globex.org.ID, api.JobTypeExportLogs)
+	for _, status := range []int{401, 429} {
+		body := fmt.Sprintf(`{"key_id":%q,"status":%d}`, globex.userID, status)
+		req := httptest.NewRequest(http.MethodPost, control.Prefix+"/faults", strings.NewReader(body))
+		req.Host, req.RemoteAddr = "127.0.0.1", "127.0.0.1:1234"
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		en.e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("inject a %d: %d %s", status, rec.Code, rec.Body)
+		}
+	}
+	from := func(addr string, req *http.Request) *http.Request { req.RemoteAddr = addr + ":1234"; return req }
+	for _, step := range []struct {
+		name   string
+		req    *http.Request
+		status int
+	}{
+		{"injected 401", get(jobPath(globexJob.Type, globexJob.ID), "Authorization", globex.bearer()), 401},
+		{"injected 429", get(jobPath(globexJob.Type, globexJob.ID), "Authorization", globex.bearer()), 429},
+		{"the key's first token", get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()), 200},
+		{"the key's second token", get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()), 200},
+		{"the key over its rate", get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()), 429},
+		{"an unknown key", from("192.0.2.7", get(jobPath(job.Type, job.ID), "Authorization", "Bearer "+strings.Repeat("x", 10))), 401},
+		{"the address over its failures", from("192.0.2.7", get(jobPath(job.Type, job.ID), "Authorization", acme.bearer())), 429},
+	} {
+		if r := en.do(step.req); r.status != step.status {
+			t.Fatalf("%s: %d %s; want %d", step.name, r.status, r.body, step.status)
+		}
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Host = "127.0.0.1:9090"
+	server.AdminHandler(server.AdminConfig{Store: s, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).ServeHTTP(rec, req)
+	for _, want := range []string{"polyjobs_rate_limited_total 1\n", "polyjobs_auth_failures_total 1\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", strings.TrimSpace(want), rec.Body)
 		}
 	}
 }
