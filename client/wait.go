@@ -70,7 +70,10 @@ func WithProgress(fn func(*Job)) WaitOption {
 // it and a *JobFailedError. When ctx ends first, Wait returns the last job it
 // observed (nil if none) and an error wrapping ctx.Err(), so that
 // errors.Is(err, context.DeadlineExceeded) works; rather than sleep past the
-// context's deadline it polls one last time just before it. A poll that
+// context's deadline it polls one last time just before it. (An attempt cut
+// by the HTTP client's own timeout, DefaultHTTPTimeout, matches
+// context.DeadlineExceeded too, as net/http makes it: that error wraps a
+// *url.Error, and ctx.Err() is still nil.) A poll that
 // fails, after GetJob's own retries, ends the wait at once with the last job
 // observed and GetJob's error, whether the error is permanent (400, 401,
 // 404) or persistent trouble (a 503 that outlasted the retries): failing fast

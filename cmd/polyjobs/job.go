@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -200,7 +201,7 @@ func (o *jobOptions) newClient(cmd *cobra.Command, rep *reporter) (*client.Clien
 		}
 	}
 	opts := []client.Option{client.WithBaseURL(o.baseURL), client.WithVersion(o.apiVersion),
-		client.WithUserAgent("polyjobs-cli")}
+		client.WithUserAgent("polyjobs-cli"), client.WithHTTPClient(&http.Client{Timeout: attemptTimeout})}
 	key := "API key"
 	switch {
 	case o.apiKey != "" && (o.orgID != "" || o.orgKey != ""):
@@ -255,6 +256,23 @@ func (o *jobOptions) request(cmd *cobra.Command, args []string, rep *reporter) (
 	return &jobRequest{client: c, typ: client.JobType(args[0]), id: uuid.MustParse(args[1]), ctx: ctx, cancel: cancel}, nil
 }
 
+// attemptTimeout bounds each HTTP attempt, as the SDK's default does; a
+// variable so that tests can cut attempts short.
+var attemptTimeout = client.DefaultHTTPTimeout
+
+// timedOut reports whether err, from the SDK, says that the request's
+// --timeout has passed: its context ended, or Wait, having polled one last
+// time just before the deadline, said so. errors.Is(err,
+// context.DeadlineExceeded) alone is no proof: an attempt cut by the HTTP
+// client's own timeout (a *url.Error) matches it too, and is a network error.
+func (r *jobRequest) timedOut(err error) bool {
+	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var urlErr *url.Error
+	return errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &urlErr)
+}
+
 func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	r, err := o.request(cmd, args, reporterFor(cmd, cmd.ErrOrStderr()))
 	if err != nil {
@@ -263,7 +281,7 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	defer r.cancel()
 	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case err != nil && r.timedOut(err):
 		return withCode(exitRequest, o.timedOut(err))
 	case err != nil:
 		return withCode(exitRequest, err)
@@ -317,12 +335,12 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 			return err
 		}
 		return withCode(exitFailed, fmt.Errorf("job failed: %s", job.Error))
-	case errors.Is(err, context.DeadlineExceeded) && job != nil:
+	case r.timedOut(err) && job != nil:
 		if err := printFinal(); err != nil {
 			return err
 		}
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s; the job is still %s", o.timeout, job.Status))
-	case errors.Is(err, context.DeadlineExceeded):
+	case r.timedOut(err):
 		return withCode(exitTimeout, o.timedOut(err))
 	}
 	return withCode(exitRequest, err)

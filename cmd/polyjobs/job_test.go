@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,6 +296,36 @@ func TestJobTimeoutWithoutAnswer(t *testing.T) {
 			want := "timed out after 200ms before " + srv.URL + " answered with the job"
 			if code != tc.code || out != "" || jsonError(errOut) != want {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tc.code, want)
+			}
+		})
+	}
+}
+
+// TestJobAttemptTimeout: an attempt cut by the HTTP client's own timeout is
+// a network error (exit 2), not the --timeout passing, although net/http's
+// error for it matches context.DeadlineExceeded.
+func TestJobAttemptTimeout(t *testing.T) {
+	id := uuid.New()
+	var answered atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answered.CompareAndSwap(false, true) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"data":{"job_id":%q,"type":"exportlogs","status":"running","result":null,"error":null}}`, id)
+			return
+		}
+		<-r.Context().Done() // every later request hangs
+	}))
+	t.Cleanup(srv.Close)
+	defer func(d time.Duration) { attemptTimeout = d }(attemptTimeout)
+	attemptTimeout = 100 * time.Millisecond
+	c := newCLI(t)
+	for _, args := range [][]string{{"wait", "--long-poll", "0s"}, {"get"}} {
+		t.Run(args[0], func(t *testing.T) {
+			code, _, errOut := c.run(append([]string{"job", args[0], "exportlogs", id.String(), "--base-url", srv.URL, "--api-key", "pju_x",
+				"--timeout", "1m"}, args[1:]...)...)
+			e := jsonError(errOut)
+			if code != exitRequest || strings.Contains(e, "timed out after 1m") || !strings.Contains(e, "Client.Timeout exceeded") {
+				t.Fatalf("exit %d, stderr %q; want exit %d with the network error", code, errOut, exitRequest)
 			}
 		})
 	}
