@@ -191,6 +191,15 @@ var optionFlags = map[string]string{
 	"WithBaseURL": "base-url", "WithAPIKey": "api-key", "WithOrgKey": "org-key", "WithVersion": "api-version",
 }
 
+// optionsAsFlags names the flags where the SDK's messages name its options.
+var optionsAsFlags = func() *strings.Replacer {
+	var pairs []string
+	for option, flag := range optionFlags {
+		pairs = append(pairs, option, "--"+flag)
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
 // newClient builds the SDK client from the flags. Its errors name the flag
 // or environment variable at fault.
 func (o *jobOptions) newClient(cmd *cobra.Command, rep *reporter) (*client.Client, error) {
@@ -226,7 +235,7 @@ func (o *jobOptions) newClient(cmd *cobra.Command, rep *reporter) (*client.Clien
 	var ce *client.ConfigError
 	switch {
 	case errors.As(err, &ce) && optionFlags[ce.Option] != "":
-		return nil, usagef("%s: %s", flagSource(cmd, optionFlags[ce.Option]), message(ce.Err))
+		return nil, usagef("%s: %s", flagSource(cmd, optionFlags[ce.Option]), optionsAsFlags.Replace(message(ce.Err)))
 	case err != nil:
 		return nil, usage(err)
 	}
@@ -309,7 +318,12 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 	onChange := func(job *client.Job) {
 		progress.update(job)
 		if o.output == "jsonl" && printErr == nil {
-			printErr = printJob(stdout, o.output, job)
+			// Above the live line, which shares the terminal; a line
+			// that cannot be written ends the wait.
+			progress.above(func() { printErr = printJob(stdout, o.output, job) })
+			if printErr != nil {
+				r.cancel()
+			}
 		}
 	}
 	job, err := r.client.Wait(r.ctx, r.typ, r.id, client.WithProgress(onChange),
@@ -333,6 +347,9 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 	case errors.As(err, &failed):
 		if err := printFinal(); err != nil {
 			return err
+		}
+		if job.Error == "" {
+			return withCode(exitFailed, errors.New("job failed, without an error message"))
 		}
 		return withCode(exitFailed, fmt.Errorf("job failed: %s", job.Error))
 	case r.timedOut(err) && job != nil:

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -298,6 +300,44 @@ func TestJobTimeoutWithoutAnswer(t *testing.T) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tc.code, want)
 			}
 		})
+	}
+}
+
+// failingWriter fails every write, as stdout on a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestJobWaitStopsWhenStdoutFails: with -o jsonl, a line that cannot be
+// written ends the wait at once, rather than at --timeout.
+func TestJobWaitStopsWhenStdoutFails(t *testing.T) {
+	srv := servertest.New(t)
+	id := srv.CreateJob(servertest.JobTypeExportLogs)
+	srv.Start(id)
+	var errOut bytes.Buffer
+	start := time.Now()
+	code := run([]string{"job", "wait", "exportlogs", id.String(), "--base-url", srv.URL, "--api-key", srv.UserKey,
+		"--timeout", "2m", "-o", "jsonl"}, strings.NewReader(""), failingWriter{}, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "no space left on device") {
+		t.Fatalf("exit %d, stderr %q; want the write error", code, errOut.String())
+	}
+	if took := time.Since(start); took > time.Minute {
+		t.Fatalf("the wait went on for %v after stdout failed", took)
+	}
+}
+
+// TestJobFailedWithoutMessage: a failed job whose error is empty (another
+// server's; polyjobs's jobs always have one) ends with an error that says so.
+func TestJobFailedWithoutMessage(t *testing.T) {
+	id := uuid.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"data":{"job_id":%q,"type":"exportlogs","status":"failed","result":null,"error":""}}`, id)
+	}))
+	t.Cleanup(srv.Close)
+	code, _, errOut := newCLI(t).run("job", "wait", "exportlogs", id.String(), "--base-url", srv.URL, "--api-key", "pju_x")
+	if e := jsonError(errOut); code != exitFailed || e != "job failed, without an error message" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
 

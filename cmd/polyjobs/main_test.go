@@ -121,6 +121,8 @@ func TestUsageErrors(t *testing.T) {
 		{"malformed job id", append([]string{"job", "get", "exportlogs", "42"}, client...), nil, []string{`job id "42" is not a UUID`}},
 		{"malformed base URL", []string{"job", "get", "exportlogs", id, "--api-key", "pju_x", "--base-url", "http://me:hunter2@127.0.0.1:80a"}, nil,
 			[]string{`--base-url: malformed base URL "http://me:xxxxx@127.0.0.1:80a": invalid port`}},
+		{"base URL with credentials", []string{"job", "get", "exportlogs", id, "--api-key", "pju_x", "--base-url", "http://me:hunter2@127.0.0.1:1"}, nil,
+			[]string{`--base-url: base URL "http://me:xxxxx@127.0.0.1:1" must not hold credentials; use --api-key or --org-key`}},
 		{"base URL from the environment", []string{"job", "get", "exportlogs", id, "--api-key", "pju_x"}, map[string]string{"POLYJOBS_BASE_URL": "ftp://example.com"},
 			[]string{`POLYJOBS_BASE_URL: base URL "ftp://example.com": scheme must be http or https`}},
 		{"empty organization key", []string{"job", "get", "exportlogs", id, "--org-id", id, "--org-key", " "}, nil, []string{"--org-key: empty organization key"}},

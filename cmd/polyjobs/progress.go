@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/polyjobs/polyjobs/client"
 	"github.com/polyjobs/polyjobs/internal/safetext"
@@ -18,6 +20,10 @@ type progress struct {
 	w     io.Writer
 	tty   bool
 	start time.Time
+	// width returns the terminal's width in columns, 0 when unknown; the
+	// live line is kept shorter, since a line that wraps is redrawn below
+	// itself.
+	width func() int
 
 	mu      sync.Mutex
 	job     *client.Job
@@ -26,7 +32,16 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, tty bool) *progress {
-	p := &progress{w: w, tty: tty, start: time.Now(), done: make(chan struct{})}
+	width := func() int { return 0 }
+	if f, ok := w.(*os.File); ok {
+		width = func() int { return terminalWidth(f) }
+	}
+	return startProgress(w, tty, width)
+}
+
+// startProgress is newProgress with the terminal's width given.
+func startProgress(w io.Writer, tty bool, width func() int) *progress {
+	p := &progress{w: w, tty: tty, start: time.Now(), done: make(chan struct{}), width: width}
 	if tty {
 		go p.redraw()
 	}
@@ -47,6 +62,25 @@ func (p *progress) update(job *client.Job) {
 	}
 	fmt.Fprintf(p.w, "%s %s: %s\n", elapsed(p.start), jobName(job), safetext.Escape(string(job.Status)))
 }
+
+// above runs fn, which writes a line to the same terminal, with the live
+// line cleared, then draws the live line again below what fn wrote.
+func (p *progress) above(fn func()) {
+	if p == nil || !p.tty {
+		fn()
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		fmt.Fprint(p.w, clearLine)
+	}
+	fn()
+	p.draw()
+}
+
+// clearLine moves to the start of the line and clears it.
+const clearLine = "\r\033[K"
 
 func (p *progress) redraw() {
 	t := time.NewTicker(200 * time.Millisecond)
@@ -69,14 +103,28 @@ func (p *progress) draw() {
 		return
 	}
 	status := "waiting"
-	name := ""
+	var names []string // the job's name, long then short
 	if p.job != nil {
-		status, name = safetext.Escape(string(p.job.Status)), jobName(p.job)+" "
+		status = safetext.Escape(string(p.job.Status))
+		names = []string{jobName(p.job) + " ", safetext.Escape(string(p.job.Type)) + " "}
 	}
 	if status == "" {
 		status = "?"
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s%s  %s", name, strings.ToUpper(status[:1])+status[1:], elapsed(p.start))
+	rest := strings.ToUpper(status[:1]) + status[1:] + "  " + elapsed(p.start)
+	line := rest
+	if len(names) > 0 {
+		line = names[0] + rest
+	}
+	if width := p.width(); width > 0 {
+		for i := 1; i < len(names) && utf8.RuneCountInString(line) >= width; i++ {
+			line = names[i] + rest
+		}
+		if r := []rune(line); len(r) >= width {
+			line = string(r[:width-1])
+		}
+	}
+	fmt.Fprint(p.w, clearLine+line)
 }
 
 // stop ends the live line; it may be called more than once.

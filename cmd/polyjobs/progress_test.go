@@ -61,6 +61,59 @@ func TestProgressOnATerminal(t *testing.T) {
 	}
 }
 
+// TestProgressFitsTheTerminal: a live line longer than the terminal would
+// wrap, and each redraw, which clears only the last row, would then leave a
+// copy behind: the line drops the job's id, then is cut, to stay shorter
+// than the terminal.
+func TestProgressFitsTheTerminal(t *testing.T) {
+	id := uuid.New()
+	for _, tc := range []struct {
+		width int
+		want  string // the last line drawn, without its elapsed time's digits
+	}{
+		{0, "exportlogs/" + id.String() + " Running  "},
+		{200, "exportlogs/" + id.String() + " Running  "},
+		{40, "exportlogs Running  "},
+		{12, "exportlogs "},
+	} {
+		out := &syncbuf.Buffer{}
+		p := startProgress(out, true, func() int { return tc.width })
+		p.update(&client.Job{ID: id, Type: client.JobTypeExportLogs, Status: client.JobStatusRunning})
+		p.mu.Lock()
+		p.stopped = true // no redraw by the clock from here on
+		p.mu.Unlock()
+		lines := strings.Split(out.String(), clearLine)
+		last := lines[len(lines)-1]
+		if tc.width > 0 && len(last) >= tc.width {
+			t.Errorf("width %d: line %q is not shorter than the terminal", tc.width, last)
+		}
+		if got := strings.TrimRight(last, "0123456789s"); got != tc.want && last != tc.want {
+			t.Errorf("width %d: line %q; want %q and the elapsed time", tc.width, last, tc.want)
+		}
+	}
+}
+
+// TestProgressAbove: a line written above the live line on the same terminal
+// starts on a cleared line, and the live line comes back below it.
+func TestProgressAbove(t *testing.T) {
+	out := &syncbuf.Buffer{}
+	p := startProgress(out, true, func() int { return 0 })
+	id := uuid.New()
+	p.update(&client.Job{ID: id, Type: client.JobTypeExportLogs, Status: client.JobStatusRunning})
+	p.above(func() { out.Write([]byte(`{"status":"running"}` + "\n")) })
+	p.stop()
+	want := regexp.MustCompile(`\r\x1b\[K\{"status":"running"\}\n\r\x1b\[Kexportlogs/` + id.String() + ` Running  \d+s`)
+	if !want.MatchString(out.String()) {
+		t.Fatalf("got %q; want the JSON line on a cleared line, then the live line again", out.String())
+	}
+	var plain bytes.Buffer
+	off := newProgress(&plain, false)
+	off.above(func() { plain.WriteString("x\n") })
+	if plain.String() != "x\n" {
+		t.Fatalf("off a terminal, above wrote %q", plain.String())
+	}
+}
+
 // TestProgressOffATerminal: without a terminal, one plain line per change.
 func TestProgressOffATerminal(t *testing.T) {
 	var out bytes.Buffer
