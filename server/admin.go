@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,8 +23,9 @@ const readyTimeout = 2 * time.Second
 
 // AdminConfig configures the admin listener's handler.
 type AdminConfig struct {
-	// Store is checked by /readyz. Required.
-	Store store.Store
+	// Store is checked by /readyz: the server's store, or a *StoreGate
+	// while it opens. Required.
+	Store Pinger
 	// Metrics are served on /metrics. Required.
 	Metrics *Metrics
 	// Logger receives why the server is not ready. Default: slog.Default().
@@ -37,10 +40,46 @@ type AdminConfig struct {
 	Pprof bool
 }
 
+// Pinger is what /readyz checks: a store.Store, or a StoreGate.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ErrStarting is a StoreGate's Ping error until its store is open.
+var ErrStarting = errors.New("starting: the database is not open yet")
+
+// StoreGate stands for a store that is still opening (a replica waiting for
+// its database, or for another replica's migration), so that the admin
+// listener serves from the start: /healthz answers, and /readyz says
+// "starting" until Open.
+type StoreGate struct {
+	mu sync.Mutex
+	s  store.Store
+}
+
+// Open hands the gate the store, once open.
+func (g *StoreGate) Open(s store.Store) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.s = s
+}
+
+// Ping fails with ErrStarting until Open, then pings the store.
+func (g *StoreGate) Ping(ctx context.Context) error {
+	g.mu.Lock()
+	s := g.s
+	g.mu.Unlock()
+	if s == nil {
+		return ErrStarting
+	}
+	return s.Ping(ctx)
+}
+
 // AdminHandler serves the admin listener, which is kept apart from the API:
 //
 //	/healthz        200 while the process is alive
-//	/readyz         200 when the store answers, 503 when it does not
+//	/readyz         200 when the store answers, 503 when it does not or is
+//	                still opening
 //	/metrics        Prometheus metrics
 //	/debug/pprof/   Go profiles, only with AdminConfig.Pprof
 //
@@ -58,7 +97,13 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := cfg.Store.Ping(ctx); err != nil {
+		err := cfg.Store.Ping(ctx)
+		if errors.Is(err, ErrStarting) {
+			// Said by serve's own notices while it waits.
+			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "starting: opening the database"})
+			return
+		}
+		if err != nil {
 			logger.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.String("error", err.Error()))
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "store unreachable"})
 			return

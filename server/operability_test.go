@@ -122,6 +122,28 @@ func TestRefusalMetrics(t *testing.T) {
 	}
 }
 
+// TestAdminWhileTheStoreOpens: behind a StoreGate, /healthz answers and
+// /readyz says starting until the store is open.
+func TestAdminWhileTheStoreOpens(t *testing.T) {
+	gate := &server.StoreGate{}
+	admin := server.AdminHandler(server.AdminConfig{Store: gate, Metrics: server.NewMetrics()})
+	call := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := call("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while starting: %d %s", code, body)
+	}
+	if code, body := call("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"starting: opening the database"`) {
+		t.Fatalf("/readyz while starting: %d %s", code, body)
+	}
+	gate.Open(storeFactories["sqlite"](t))
+	if code, body := call("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz once open: %d %s", code, body)
+	}
+}
+
 func TestAdminEndpointsAndMetrics(t *testing.T) {
 	s := storeFactories["sqlite"](t)
 	m := server.NewMetrics()

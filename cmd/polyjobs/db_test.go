@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +68,8 @@ func TestServeWaitsVisiblyForTheMigrationLock(t *testing.T) {
 }
 
 // TestServeWaitsForPostgresToStart starts serve before its PostgreSQL server,
-// as an orchestrator may: serve says it waits, then serves once the
+// as an orchestrator may: serve says it waits, its admin listener answers
+// /healthz (and /readyz: starting) meanwhile, then it serves once the
 // database is up.
 func TestServeWaitsForPostgresToStart(t *testing.T) {
 	srv := pgserver.StartServer(t)
@@ -77,7 +80,7 @@ func TestServeWaitsForPostgresToStart(t *testing.T) {
 	defer func(notice, retry time.Duration) { openNoticeEvery, openRetryEvery = notice, retry }(openNoticeEvery, openRetryEvery)
 	openNoticeEvery, openRetryEvery = 50*time.Millisecond, 20*time.Millisecond
 	o := &serveOptions{
-		addr: "127.0.0.1:0", adminAddr: "", db: dsn, devInterval: time.Second,
+		addr: "127.0.0.1:0", adminAddr: "127.0.0.1:0", db: dsn, devInterval: time.Second,
 		pollHint: time.Second, retention: time.Hour, purgeInterval: time.Hour,
 		shutdownGrace: time.Second, logFormat: "json", logLevel: "info",
 	}
@@ -103,10 +106,30 @@ func TestServeWaitsForPostgresToStart(t *testing.T) {
 	if !strings.Contains(logs.String(), "connect") {
 		t.Fatalf("the notices do not say why:\n%s", logs)
 	}
+	admin := logURL(logs.String(), "admin listening")
+	probe := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(admin + path)
+		if err != nil {
+			t.Fatalf("%s while the database is away: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := probe("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while waiting for the database: %d %s; want 200", code, body)
+	}
+	if code, body := probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Fatalf("/readyz while waiting for the database: %d %s; want 503, starting", code, body)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(`"msg":"listening"`, 1)
+	if code, body := probe("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz once serving: %d %s; want 200", code, body)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)

@@ -202,6 +202,27 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	info := buildinfo.Read()
+	metrics := server.NewMetrics()
+	if err := registerBuildInfo(metrics.Registry, info); err != nil {
+		return err
+	}
+	// The admin listener serves from the start, so that an orchestrator's
+	// liveness probe (/healthz) does not restart a replica that waits for
+	// its database, and /readyz says it is starting.
+	gate := &server.StoreGate{}
+	var admin *http.Server
+	if o.adminAddr != "" {
+		adminLn, err := net.Listen("tcp", o.adminAddr)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{
+			Store: gate, Metrics: metrics, Logger: logger, Token: o.adminToken, Pprof: o.pprof}), logger)
+		defer admin.Close()
+		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
+		go admin.Serve(adminLn)
+	}
 	st, err := openStoreNoticed(ctx, o.db, logger)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -214,11 +235,6 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 
-	info := buildinfo.Read()
-	metrics := server.NewMetrics()
-	if err := registerBuildInfo(metrics.Registry, info); err != nil {
-		return err
-	}
 	handler, err := server.New(server.Config{
 		Store: st, Logger: logger, PollHint: o.pollHint, Metrics: metrics,
 		Rate: o.rate, Burst: o.burst, KeyCacheTTL: o.keyCacheTTL, JobCacheTTL: o.jobCacheTTL,
@@ -261,18 +277,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	logger.Info("listening", slog.String("url", baseURL), slog.String("db", database.Redact(o.db)),
 		slog.String("version", info.Version), slog.String("commit", info.Commit), slog.String("go", info.GoVersion),
 		slog.Bool("plain", o.plain), slog.Int("max_conns", maxConns))
-	var admin *http.Server
-	if o.adminAddr != "" {
-		adminLn, err := net.Listen("tcp", o.adminAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("admin listener: %w", err)
-		}
-		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{
-			Store: st, Metrics: metrics, Logger: logger, Token: o.adminToken, Pprof: o.pprof}), logger)
-		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
-		go admin.Serve(adminLn)
-	}
+	gate.Open(st)
 	if o.dev {
 		if err := printDevBanner(ctx, stdout, baseURL, o, creds, st); err != nil {
 			return err
@@ -292,9 +297,6 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
-	if admin != nil {
-		defer admin.Close()
-	}
 	err = srv.Shutdown(shutdownCtx)
 	// Held requests parked off net/http, which Shutdown does not see, are
 	// answered (Handler.EndWaits) and closed.
