@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -72,6 +74,56 @@ func TestServerErrorsRevealNothing(t *testing.T) {
 				t.Fatalf("log does not record the cause %q with request id %s:\n%s", tc.inLog, rid, en.logs.String())
 			}
 		})
+	}
+}
+
+// blockingStore's lookups wait for their context to end, as they do on a
+// locked table.
+type blockingStore struct {
+	store.Store
+	keys, jobs bool
+}
+
+func (b blockingStore) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, error) {
+	if b.keys {
+		<-ctx.Done()
+		return store.Key{}, ctx.Err()
+	}
+	return b.Store.KeyByHash(ctx, hash)
+}
+
+func (b blockingStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	if b.jobs {
+		<-ctx.Done()
+		return store.Job{}, ctx.Err()
+	}
+	return b.Store.Job(ctx, orgID, id)
+}
+
+// TestLookupsAreBounded: a request's context is never cancelled, so a key
+// or job lookup stuck in the database (a locked table) would hold the
+// request for ever; the server gives up after its lookup timeout with a 500.
+func TestLookupsAreBounded(t *testing.T) {
+	server.SetLookupTimeout(t, 50*time.Millisecond)
+	for _, tc := range []struct {
+		name       string
+		keys, jobs bool
+	}{{"key lookup", true, false}, {"job lookup", false, true}} {
+		for _, plain := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/plain=%v", tc.name, plain), func(t *testing.T) {
+				en := newEnv(t, blockingStore{Store: storeFactories["sqlite"](t), keys: tc.keys, jobs: tc.jobs},
+					func(c *server.Config) { c.Plain = plain })
+				acme := en.tenant("acme")
+				job := en.job(acme.org.ID, api.JobTypeExportLogs)
+				r := en.do(get(jobPath(job.Type, job.ID), "Authorization", acme.bearer()))
+				if r.status != http.StatusInternalServerError {
+					t.Fatalf("%d %s; want 500", r.status, r.body)
+				}
+				if !strings.Contains(en.logs.String(), "deadline exceeded") {
+					t.Fatalf("the log does not say why:\n%s", en.logs)
+				}
+			})
+		}
 	}
 }
 

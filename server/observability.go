@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/server/internal/fastpath"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -147,9 +148,11 @@ func (m *Metrics) observePolled(status api.JobStatus) {
 }
 
 // newTimedStore wraps s so that every database call of the request path is
-// timed in polyjobs_store_duration_seconds. It sits under the fast paths, so
-// that what they answer from memory is not counted, and passes on the
-// capabilities they use: the change token, and shared queries.
+// timed in polyjobs_store_duration_seconds, and bounded by lookupTimeout (a
+// request's context is never cancelled: see requestState). It sits under
+// the fast paths, so that what they answer from memory is not counted, and
+// passes on the capabilities they use: the change token, and shared queries
+// (which bound themselves).
 func newTimedStore(s store.Store, m *Metrics) store.Store {
 	t := timedStore{Store: s, m: m}
 	if b, ok := s.(store.BatchReader); ok {
@@ -164,8 +167,13 @@ type timedStore struct {
 	m *Metrics
 }
 
+// lookupTimeout is fastpath.LookupTimeout; a variable for tests.
+var lookupTimeout = fastpath.LookupTimeout
+
 // Job times the job lookup.
 func (s timedStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	start := time.Now()
 	j, err := s.Store.Job(ctx, orgID, id)
 	s.m.jobLookups.Observe(time.Since(start).Seconds())
@@ -174,6 +182,8 @@ func (s timedStore) Job(ctx context.Context, orgID, id uuid.UUID) (store.Job, er
 
 // KeyByHash times the key lookup.
 func (s timedStore) KeyByHash(ctx context.Context, hash store.KeyHash) (store.Key, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	start := time.Now()
 	k, err := s.Store.KeyByHash(ctx, hash)
 	s.m.keyLookups.Observe(time.Since(start).Seconds())

@@ -58,14 +58,16 @@ type jobBatch struct {
 	err   error
 }
 
-// defaultBatchTimeout bounds a shared batch query. A lookup by primary key
-// that takes this long means the database is gone; each caller also stops
-// waiting when its own context ends.
-const defaultBatchTimeout = 10 * time.Second
+// LookupTimeout bounds a database lookup of the request path, a shared
+// batch query included: a lookup by primary key that takes this long means
+// the database is gone (or a table is locked), and the request gets its 500
+// rather than waiting with it. A batch's callers also stop waiting when
+// their own contexts end.
+const LookupTimeout = 10 * time.Second
 
 // newJobBatcher returns a batcher running at most maxInFlight queries at once.
 func newJobBatcher(maxInFlight int, query func(ctx context.Context, keys []store.JobKey) ([]store.Job, error)) *jobBatcher {
-	return &jobBatcher{query: query, maxInFlight: max(1, maxInFlight), timeout: defaultBatchTimeout}
+	return &jobBatcher{query: query, maxInFlight: max(1, maxInFlight), timeout: LookupTimeout}
 }
 
 // lookup returns the job key names, else an error wrapping store.ErrNotFound.
