@@ -191,8 +191,20 @@ func serveDuringOutage(t *testing.T, dsn string) *lateReplica {
 			t.Fatalf("serve during the outage never said it waits; output:\n%s", l.log)
 		}
 	}
-	if out := l.log.String(); strings.Contains(out, password) || strings.Contains(out, "listening") {
-		t.Errorf("serve during the outage: %q; want notices without the password, and no listener", out)
+	if out := l.log.String(); strings.Contains(out, password) || strings.Contains(out, "msg=listening") {
+		t.Errorf("serve during the outage: %q; want notices without the password, and no API listener", out)
+	}
+	// Its admin listener answers meanwhile: alive, not ready.
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		resp, err := http.Get(l.AdminURL() + path)
+		if err != nil {
+			t.Errorf("%s of the waiting replica: %v", path, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s of the waiting replica: %d; want %d", path, resp.StatusCode, want)
+		}
 	}
 	return l
 }
