@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -253,16 +255,22 @@ type jobRequest struct {
 	id     uuid.UUID
 	ctx    context.Context
 	cancel context.CancelFunc
+	// interrupted is done once SIGINT or SIGTERM came.
+	interrupted context.Context
 }
 
 // request builds the jobRequest of a command; jobArgs has checked args.
+// SIGINT and SIGTERM end its context, so that the command can say so and
+// end its output cleanly; cancel stops catching them.
 func (o *jobOptions) request(cmd *cobra.Command, args []string, rep *reporter) (*jobRequest, error) {
 	c, err := o.newClient(cmd, rep)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	return &jobRequest{client: c, typ: client.JobType(args[0]), id: uuid.MustParse(args[1]), ctx: ctx, cancel: cancel}, nil
+	interrupted, stopSignals := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(interrupted, o.timeout)
+	return &jobRequest{client: c, typ: client.JobType(args[0]), id: uuid.MustParse(args[1]), ctx: ctx, interrupted: interrupted,
+		cancel: func() { cancel(); stopSignals() }}, nil
 }
 
 // attemptTimeout bounds each HTTP attempt, as the SDK's default does; a
@@ -290,6 +298,8 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	defer r.cancel()
 	job, err := r.client.GetJob(r.ctx, r.typ, r.id)
 	switch {
+	case err != nil && r.interrupted.Err() != nil:
+		return withCode(exitInterrupted, errors.New("interrupted"))
 	case err != nil && r.timedOut(err):
 		return withCode(exitRequest, o.timedOut(err))
 	case err != nil:
@@ -352,6 +362,13 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 			return withCode(exitFailed, errors.New("job failed, without an error message"))
 		}
 		return withCode(exitFailed, fmt.Errorf("job failed: %s", job.Error))
+	case r.interrupted.Err() != nil && job != nil:
+		if err := printFinal(); err != nil {
+			return err
+		}
+		return withCode(exitInterrupted, fmt.Errorf("interrupted; the job is still %s", job.Status))
+	case r.interrupted.Err() != nil:
+		return withCode(exitInterrupted, fmt.Errorf("interrupted before %s answered with the job", o.baseURL))
 	case r.timedOut(err) && job != nil:
 		if err := printFinal(); err != nil {
 			return err

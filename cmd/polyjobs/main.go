@@ -34,6 +34,9 @@ const (
 	exitRequest = exitUsage
 	// exitTimeout: job wait: --timeout passed before the job finished.
 	exitTimeout = 3
+	// exitInterrupted: job wait: SIGINT or SIGTERM before the job finished,
+	// as a shell reports a command that SIGINT ended.
+	exitInterrupted = 130
 )
 
 // exitCodes documents the exit codes, for `job --help` and the README.
@@ -45,6 +48,7 @@ var exitCodes = []struct {
 	{exitFailed, "the command failed: `admin`: the database refused (not found, conflict, illegal transition) or does not exist; `serve`: it could not start; `job wait`: the job failed (printed, with its error on stderr)"},
 	{exitUsage, "usage error (unknown command or flag, wrong arguments, a malformed value); `job get`/`job wait`: also an API or network error (401, 404, …)"},
 	{exitTimeout, "`job wait`: `--timeout` passed; the last job seen is printed"},
+	{exitInterrupted, "`job wait`: interrupted (SIGINT, as by Ctrl-C, or SIGTERM); the last job seen is printed"},
 }
 
 // exitCodeHelp lists the exit codes for --help.
