@@ -59,15 +59,21 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if !ok {
 		return nil, errNoPrincipal
 	}
+	faulted := req.ID
 	if h.faults.NamesJob(req.ID) {
 		// A fault for this job applies only to a request that finds it:
-		// another organization's request still gets its 404, and leaves
-		// the fault to the job's own.
-		if _, err := h.job(ctx, p.OrgID, req.ID, req.Type); err != nil {
+		// another organization's request is served as one for an unknown
+		// id (the other faults apply, then the 404), and leaves the fault
+		// to the job's own.
+		_, err := h.job(ctx, p.OrgID, req.ID, req.Type)
+		switch {
+		case errors.Is(err, errJobNotFound):
+			faulted = uuid.Nil
+		case err != nil:
 			return nil, err
 		}
 	}
-	if err := h.injectFault(ctx, p.KeyID, req.ID); err != nil {
+	if err := h.injectFault(ctx, p.KeyID, faulted); err != nil {
 		return nil, err
 	}
 	version := NewestVersion

@@ -128,36 +128,43 @@ type jobView struct {
 }
 
 // TestJobFaultStaysWithItsOrganization: a fault for a job applies only to
-// requests that find it. Another organization's request for the job, or one
-// naming another type, gets the usual 404 and leaves the fault for the job's
-// own requests.
+// requests that find it. Another organization's request for the job is
+// answered as one for an unknown id (the faults that name no job apply,
+// then the 404), and leaves the fault for the job's own requests.
 func TestJobFaultStaysWithItsOrganization(t *testing.T) {
 	h := start(t, "")
-	secrets := map[string]string{}
+	type key struct{ ID, Secret string }
+	keys := map[string]key{}
 	for _, name := range []string{"acme", "globex"} {
 		h.control(http.MethodPost, "/organizations", map[string]any{"name": name})
-		var key struct{ Secret string }
-		h.control(http.MethodPost, "/organizations/"+name+"/keys", map[string]any{}).decode(t, &key)
-		secrets[name] = key.Secret
+		var k key
+		h.control(http.MethodPost, "/organizations/"+name+"/keys", map[string]any{}).decode(t, &k)
+		keys[name] = k
 	}
 	var job jobView
 	h.control(http.MethodPost, "/jobs", map[string]any{"org": "acme", "type": "exportlogs"}).decode(t, &job)
-	if a := h.control(http.MethodPost, "/faults", map[string]any{"job_id": job.ID, "status": 503}); a.status != http.StatusCreated {
-		t.Fatalf("inject fault: %d %s", a.status, a.body)
-	}
-	for _, tc := range []struct{ name, typ, org string }{
-		{"another organization", "exportlogs", "globex"},
-		{"another type", "samplemodel", "acme"},
+	for _, fault := range []map[string]any{
+		{"job_id": job.ID, "status": 503},
+		{"key_id": keys["globex"].ID, "status": 500, "count": 2},
 	} {
-		if a := h.getJob(tc.typ, job.ID, secrets[tc.org]); a.status != http.StatusNotFound {
-			t.Fatalf("%s: %d %s; want the usual 404", tc.name, a.status, a.body)
+		if a := h.control(http.MethodPost, "/faults", fault); a.status != http.StatusCreated {
+			t.Fatalf("inject fault %v: %d %s", fault, a.status, a.body)
 		}
 	}
-	if a := h.getJob("exportlogs", job.ID, secrets["acme"]); a.status != http.StatusServiceUnavailable {
-		t.Fatalf("the job's own organization: %d %s; want the fault's 503", a.status, a.body)
-	}
-	if a := h.getJob("exportlogs", job.ID, secrets["acme"]); a.status != http.StatusOK {
-		t.Fatalf("after the fault: %d %s", a.status, a.body)
+	for _, step := range []struct {
+		name, typ, id, org string
+		status             int
+	}{
+		{"another organization, an unknown id", "exportlogs", "0b8e7a3c-4f0e-4c47-9d55-1f2a3b4c5d6e", "globex", 500},
+		{"another organization, the job's id: as an unknown id", "exportlogs", job.ID, "globex", 500},
+		{"another organization once its fault is used", "exportlogs", job.ID, "globex", 404},
+		{"another type", "samplemodel", job.ID, "acme", 404},
+		{"the job's own organization", "exportlogs", job.ID, "acme", 503},
+		{"after the fault", "exportlogs", job.ID, "acme", 200},
+	} {
+		if a := h.getJob(step.typ, step.id, keys[step.org].Secret); a.status != step.status {
+			t.Fatalf("%s: %d %s; want %d", step.name, a.status, a.body, step.status)
+		}
 	}
 }
 
