@@ -45,16 +45,21 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// ErrStarting is a StoreGate's Ping error until its store is open.
-var ErrStarting = errors.New("starting: the database is not open yet")
+// ErrStarting is a StoreGate's Ping error until its store is open, and
+// ErrStopping once the server stops.
+var (
+	ErrStarting = errors.New("starting: the database is not open yet")
+	ErrStopping = errors.New("stopping")
+)
 
-// StoreGate stands for a store that is still opening (a replica waiting for
-// its database, or for another replica's migration), so that the admin
-// listener serves from the start: /healthz answers, and /readyz says
-// "starting" until Open.
+// StoreGate stands for the server's store in the admin listener, which
+// serves for the server's whole life: /healthz answers throughout, and
+// /readyz says "starting" until Open (a replica waiting for its database, or
+// for another replica's migration), then checks the store until Stop.
 type StoreGate struct {
-	mu sync.Mutex
-	s  store.Store
+	mu       sync.Mutex
+	s        store.Store
+	stopping bool
 }
 
 // Open hands the gate the store, once open.
@@ -64,12 +69,25 @@ func (g *StoreGate) Open(s store.Store) {
 	g.s = s
 }
 
-// Ping fails with ErrStarting until Open, then pings the store.
+// Stop makes /readyz say the server is stopping, so that load balancers
+// send it nothing more while it drains, and never touches the store again:
+// the store may then close.
+func (g *StoreGate) Stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopping = true
+}
+
+// Ping fails with ErrStarting until Open and with ErrStopping after Stop;
+// in between it pings the store.
 func (g *StoreGate) Ping(ctx context.Context) error {
 	g.mu.Lock()
-	s := g.s
+	s, stopping := g.s, g.stopping
 	g.mu.Unlock()
-	if s == nil {
+	switch {
+	case stopping:
+		return ErrStopping
+	case s == nil:
 		return ErrStarting
 	}
 	return s.Ping(ctx)
@@ -78,8 +96,8 @@ func (g *StoreGate) Ping(ctx context.Context) error {
 // AdminHandler serves the admin listener, which is kept apart from the API:
 //
 //	/healthz        200 while the process is alive
-//	/readyz         200 when the store answers, 503 when it does not or is
-//	                still opening
+//	/readyz         200 when the store answers, 503 when it does not, is
+//	                still opening, or the server is stopping
 //	/metrics        Prometheus metrics
 //	/debug/pprof/   Go profiles, only with AdminConfig.Pprof
 //
@@ -98,9 +116,13 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		err := cfg.Store.Ping(ctx)
-		if errors.Is(err, ErrStarting) {
+		switch {
+		case errors.Is(err, ErrStarting):
 			// Said by serve's own notices while it waits.
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "starting: opening the database"})
+			return
+		case errors.Is(err, ErrStopping):
+			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "stopping"})
 			return
 		}
 		if err != nil {

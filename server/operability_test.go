@@ -122,8 +122,9 @@ func TestRefusalMetrics(t *testing.T) {
 	}
 }
 
-// TestAdminWhileTheStoreOpens: behind a StoreGate, /healthz answers and
-// /readyz says starting until the store is open.
+// TestAdminWhileTheStoreOpens: behind a StoreGate, /healthz answers
+// throughout, and /readyz says starting until the store is open, and
+// stopping once the server stops, without touching the closed store.
 func TestAdminWhileTheStoreOpens(t *testing.T) {
 	gate := &server.StoreGate{}
 	admin := server.AdminHandler(server.AdminConfig{Store: gate, Metrics: server.NewMetrics()})
@@ -138,9 +139,18 @@ func TestAdminWhileTheStoreOpens(t *testing.T) {
 	if code, body := call("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"starting: opening the database"`) {
 		t.Fatalf("/readyz while starting: %d %s", code, body)
 	}
-	gate.Open(storeFactories["sqlite"](t))
+	st := storeFactories["sqlite"](t)
+	gate.Open(st)
 	if code, body := call("/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz once open: %d %s", code, body)
+	}
+	gate.Stop()
+	st.Close()
+	if code, body := call("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"stopping"`) {
+		t.Fatalf("/readyz once stopping: %d %s", code, body)
+	}
+	if code, body := call("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz once stopping: %d %s", code, body)
 	}
 }
 

@@ -234,6 +234,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer st.Close()
+	defer gate.Stop() // first: the admin listener, still open, no longer checks the store
 
 	handler, err := server.New(server.Config{
 		Store: st, Logger: logger, PollHint: o.pollHint, Metrics: metrics,
@@ -294,6 +295,9 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 		return err
 	case <-ctx.Done():
 	}
+	// Not ready from now on; the store closes after the admin listener's
+	// last check of it.
+	gate.Stop()
 	logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
