@@ -8,7 +8,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -187,8 +186,10 @@ func (s *Service) MoveJob(ctx context.Context, id uuid.UUID, t store.Transition)
 	if !slices.Contains(t.AllowedFrom(), current.Status) {
 		return Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
 	}
-	// The plan goes first, so that none of its steps is taken meanwhile. A
-	// step or another move may still have changed the job since it was
+	// The plan goes first, so that none of its steps is taken afterwards: a
+	// step is taken with its removal (store.TakeStep), so one being taken
+	// now either is gone before the plan is dropped, or finds itself gone.
+	// A step or another move may still have changed the job since it was
 	// read: the transition is then refused, and the plan stays dropped, as
 	// whoever moved the job meant.
 	if err := s.store.SetPlan(ctx, id, nil); err != nil {
@@ -211,9 +212,10 @@ func (s *Service) Reset(ctx context.Context) error {
 const dueBatch = 100
 
 // TakeDueSteps takes the plans' steps that are due, whichever process made
-// the plans, and returns how many it took. Several processes may take the
-// same step at once: the transition is compare-and-set, so one wins, and
-// the others find it taken.
+// the plans, and returns how many it took. Several processes may read the
+// same step at once: store.TakeStep removes it with the move, so one takes
+// it, and the others, like a step whose plan a move by hand dropped
+// meanwhile, find it gone.
 func (s *Service) TakeDueSteps(ctx context.Context) (int, error) {
 	steps, err := s.store.DueSteps(ctx, time.Now(), dueBatch)
 	if err != nil {
@@ -221,16 +223,14 @@ func (s *Service) TakeDueSteps(ctx context.Context) (int, error) {
 	}
 	taken := 0
 	for _, st := range steps {
-		_, err := s.store.Transition(ctx, st.JobID, st.Transition)
+		_, err := s.store.TakeStep(ctx, st)
 		switch {
 		case err == nil:
 			taken++
-		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
-			// Taken elsewhere, moved by hand, purged: the step is moot.
+		case store.Moot(err):
+			// Taken elsewhere, dropped by a move by hand, refused by the
+			// job's status, purged: the step is gone.
 		default:
-			return taken, err
-		}
-		if err := s.store.DeleteStep(ctx, st.JobID, st.Seq); err != nil {
 			return taken, err
 		}
 	}

@@ -34,3 +34,11 @@ func (e *TransitionError) Error() string {
 
 // Is makes errors.Is(err, ErrConflict) true for a TransitionError.
 func (e *TransitionError) Is(target error) bool { return target == ErrConflict }
+
+// Moot reports whether err, a transition's error, makes the move pointless
+// rather than worth retrying: the lifecycle refused it (ErrConflict), the job
+// is gone (ErrNotFound) or the transition is malformed (ErrInvalid). A plan's
+// step that fails so is dropped.
+func Moot(err error) bool {
+	return errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)
+}

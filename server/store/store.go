@@ -61,9 +61,13 @@ type Store interface {
 	// DueSteps returns up to limit steps due at or before now, of every job,
 	// in the order they are due.
 	DueSteps(ctx context.Context, now time.Time, limit int) ([]PlanStep, error)
-	// DeleteStep removes a step, once taken (or found impossible); removing
-	// one that is gone is no error.
-	DeleteStep(ctx context.Context, jobID uuid.UUID, seq int) error
+	// TakeStep takes a due step: in one transaction, it removes the step and
+	// moves its job as the step says, so that a step whose plan was dropped
+	// (a move by hand) or that another process took is never applied. A
+	// step that is gone is ErrNotFound; a transition the job's status
+	// refuses (or a malformed one) still removes the step, which is moot,
+	// and returns the transition's error.
+	TakeStep(ctx context.Context, step PlanStep) (Job, error)
 
 	// Reset deletes every organization, key, job and plan: the control API's
 	// reset of a test double. Never for production data.

@@ -136,6 +136,24 @@ func collectJobs(rows pgx.Rows, capacity int) ([]store.Job, error) {
 // lock and each re-checks the status once the previous one commits, so
 // exactly one matches the old status.
 func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition) (store.Job, error) {
+	job, err := transition(ctx, s.pool, id, t)
+	if err == nil {
+		// The database notifies every listener (this one included) at
+		// commit; this process's own waiters need not wait for the echo.
+		s.notify.subs.Notify(id)
+	}
+	return job, err
+}
+
+// querier is what the pool and a transaction have in common that
+// transition uses.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// transition is Transition on q, a transaction or the pool, without
+// notifying: the caller does once the change is committed.
+func transition(ctx context.Context, q querier, id uuid.UUID, t store.Transition) (store.Job, error) {
 	t = t.Normalized()
 	if err := t.Validate(); err != nil {
 		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
@@ -151,14 +169,11 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 	if t.Error != "" {
 		errMsg = t.Error
 	}
-	job, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs SET status = $1, result = $2, error = $3, updated_at = $4, finished_at = $5
+	job, err := scanJob(q.QueryRow(ctx, `UPDATE jobs SET status = $1, result = $2, error = $3, updated_at = $4, finished_at = $5
 		WHERE id = $6 AND status = ANY ($7)
 		RETURNING `+jobColumns,
 		string(t.To), result, errMsg, at, finished, id, statusStrings(t.AllowedFrom())))
 	if err == nil {
-		// The database notifies every listener (this one included) at
-		// commit; this process's own waiters need not wait for the echo.
-		s.notify.subs.Notify(id)
 		return job, nil
 	}
 	if isBadText(err) {
@@ -167,9 +182,9 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
 	}
-	current, err := s.JobByID(ctx, id)
+	current, err := scanJob(q.QueryRow(ctx, selectJob+` WHERE id = $1`, id))
 	if err != nil {
-		return store.Job{}, err
+		return store.Job{}, notFound(err, "job "+id.String())
 	}
 	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
 }

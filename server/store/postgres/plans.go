@@ -65,12 +65,34 @@ func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]store
 	return s.steps(ctx, selectStep+` WHERE due_at <= $1 ORDER BY due_at, job_id, seq LIMIT $2`, now.UTC(), limit)
 }
 
-// DeleteStep removes a step.
-func (s *Store) DeleteStep(ctx context.Context, jobID uuid.UUID, seq int) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM plan_steps WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
-		return fmt.Errorf("delete step %d of job %s: %w", seq, jobID, err)
+// TakeStep removes the step and moves its job, in one transaction; see
+// store.Store. The DELETE locks the step's row: a concurrent SetPlan (a move
+// by hand dropping the plan) or TakeStep of the same step waits for this
+// transaction, then finds the step gone.
+func (s *Store) TakeStep(ctx context.Context, st store.PlanStep) (store.Job, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}
-	return nil
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `DELETE FROM plan_steps WHERE job_id = $1 AND seq = $2`, st.JobID, st.Seq)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, store.ErrNotFound)
+	}
+	job, err := transition(ctx, tx, st.JobID, st.Transition)
+	if err != nil && !store.Moot(err) {
+		return store.Job{}, err
+	}
+	if cerr := tx.Commit(ctx); cerr != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, cerr)
+	}
+	if err == nil {
+		s.notify.subs.Notify(st.JobID)
+	}
+	return job, err
 }
 
 func (s *Store) steps(ctx context.Context, query string, args ...any) ([]store.PlanStep, error) {

@@ -136,6 +136,21 @@ func (s *Store) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, e
 // WHERE clause is the compare-and-set: of concurrent writers exactly one
 // matches the old status.
 func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition) (store.Job, error) {
+	job, err := transition(ctx, s.db, id, t)
+	if err == nil {
+		s.subs.Notify(id)
+	}
+	return job, err
+}
+
+// querier is what *sql.DB and *sql.Tx have in common that transition uses.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// transition is Transition on q, a transaction or the database, without
+// notifying: the caller does once the change is committed.
+func transition(ctx context.Context, q querier, id uuid.UUID, t store.Transition) (store.Job, error) {
 	t = t.Normalized()
 	if err := t.Validate(); err != nil {
 		return store.Job{}, fmt.Errorf("job %s: %w", id, err)
@@ -159,17 +174,16 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, t store.Transition
 	query := `UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ?, finished_at = ?
 		WHERE id = ? AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)
 		RETURNING id, org_id, type, status, result, error, created_at, updated_at, finished_at`
-	job, err := scanJob(s.db.QueryRowContext(ctx, query, args...))
+	job, err := scanJob(q.QueryRowContext(ctx, query, args...))
 	if err == nil {
-		s.subs.Notify(id)
 		return job, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
 	}
-	current, err := s.JobByID(ctx, id)
+	current, err := scanJob(q.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
 	if err != nil {
-		return store.Job{}, err
+		return store.Job{}, notFound(err, "job "+id.String())
 	}
 	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
 }

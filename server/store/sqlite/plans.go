@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -57,12 +58,32 @@ func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]store
 	return s.steps(ctx, selectStep+` WHERE due_at <= ? ORDER BY due_at, job_id, seq LIMIT ?`, micros(now), limit)
 }
 
-// DeleteStep removes a step.
-func (s *Store) DeleteStep(ctx context.Context, jobID uuid.UUID, seq int) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM plan_steps WHERE job_id = ? AND seq = ?`, jobID.String(), seq); err != nil {
-		return fmt.Errorf("delete step %d of job %s: %w", seq, jobID, err)
+// TakeStep removes the step and moves its job, in one transaction; see
+// store.Store.
+func (s *Store) TakeStep(ctx context.Context, st store.PlanStep) (store.Job, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}
-	return nil
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM plan_steps WHERE job_id = ? AND seq = ?`, st.JobID.String(), st.Seq)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, cmp.Or(err, store.ErrNotFound))
+	}
+	job, err := transition(ctx, tx, st.JobID, st.Transition)
+	if err != nil && !store.Moot(err) {
+		return store.Job{}, err
+	}
+	if cerr := tx.Commit(); cerr != nil {
+		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, cerr)
+	}
+	if err == nil {
+		s.subs.Notify(st.JobID)
+	}
+	return job, err
 }
 
 func (s *Store) steps(ctx context.Context, query string, args ...any) ([]store.PlanStep, error) {

@@ -664,14 +664,54 @@ func testPlans(t *testing.T, s store.Store) {
 			t.Errorf("due at +%v: %s; want %s", tc.at, got, tc.want)
 		}
 	}
-	if err := s.DeleteStep(c, a.ID, 0); err != nil {
-		t.Fatal(err)
+	// Taking a step moves its job and removes the step, once.
+	step, err := s.DueSteps(c, t0.Add(time.Second), 1)
+	if err != nil || len(step) != 1 {
+		t.Fatalf("DueSteps: %v, %v", step, err)
 	}
-	if err := s.DeleteStep(c, a.ID, 0); err != nil {
-		t.Fatalf("deleting a step twice: %v", err)
+	if job, err := s.TakeStep(c, step[0]); err != nil || job.Status != api.JobStatusRunning {
+		t.Fatalf("TakeStep(a/0) = %+v, %v; want a running job", job, err)
+	}
+	if _, err := s.TakeStep(c, step[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("taking a step twice: %v; want ErrNotFound", err)
 	}
 	if got := fmt.Sprint(due(time.Hour)); got != "[b/0 a/1]" {
-		t.Errorf("after deleting a/0: %s", got)
+		t.Errorf("after taking a/0: %s", got)
+	}
+	// A step read before its plan was dropped (a move by hand) is never
+	// applied; one the job's status refuses is removed all the same.
+	d := MustJob(t, s, org.ID, api.JobTypeCreateModel)
+	if err := s.SetPlan(c, d.ID, []store.PlanStep{{At: t0, Transition: store.Finish(nil)}}); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := s.Plan(c, d.ID)
+	if err != nil || len(dropped) != 1 {
+		t.Fatalf("Plan: %v, %v", dropped, err)
+	}
+	if err := s.SetPlan(c, d.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeStep(c, dropped[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("taking a step whose plan was dropped: %v; want ErrNotFound", err)
+	}
+	if job, err := s.JobByID(c, d.ID); err != nil || job.Status != api.JobStatusCreated {
+		t.Fatalf("the job of a dropped step: %+v, %v; want it still created", job, err)
+	}
+	if err := s.SetPlan(c, d.ID, []store.PlanStep{{At: t0, Transition: store.Fail("late")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(c, d.ID, store.Finish(nil)); err != nil {
+		t.Fatal(err)
+	}
+	refused, _ := s.Plan(c, d.ID)
+	if len(refused) != 1 {
+		t.Fatalf("Plan: %v", refused)
+	}
+	if _, err := s.TakeStep(c, refused[0]); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("taking a step the job's status refuses: %v; want ErrConflict", err)
+	}
+	if left, err := s.Plan(c, d.ID); err != nil || len(left) != 0 {
+		t.Fatalf("a refused step was not removed: %v, %v", left, err)
 	}
 	// A new plan replaces the old; none removes it.
 	if err := s.SetPlan(c, a.ID, nil); err != nil {
