@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -33,13 +34,23 @@ var errorKinds = map[int]struct{ key, message string }{
 }
 
 // kindOf returns the key and message of status: errorKinds', or for another
-// status (a fault injected through the control API) its status text.
+// status (a fault injected through the control API) its status text, or
+// "status 599" for a status without one.
 func kindOf(status int) struct{ key, message string } {
 	if kind, ok := errorKinds[status]; ok {
 		return kind
 	}
-	text := strings.ToLower(http.StatusText(status))
+	text := statusPhrase(status)
 	return struct{ key, message string }{strings.ReplaceAll(text, " ", "_"), text}
+}
+
+// statusPhrase is status's reason phrase in lower case, or "status 599" for
+// a status without one.
+func statusPhrase(status int) string {
+	if text := http.StatusText(status); text != "" {
+		return strings.ToLower(text)
+	}
+	return "status " + strconv.Itoa(status)
 }
 
 // apiError is an error the server answers with its status and a message

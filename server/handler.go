@@ -220,13 +220,14 @@ func (h *handler) injectFault(ctx context.Context, keyID, jobID uuid.UUID) error
 		select {
 		case <-t.C:
 		case <-stateFrom(ctx).gone():
+		case <-h.waits.closing: // the server is shutting down: answer now
 		}
 	}
 	if f.Status == 0 {
 		return nil
 	}
 	stateFrom(ctx).injected = true
-	return &apiError{status: f.Status, message: "injected fault: " + kindOf(f.Status).message, retryAfter: f.RetryAfter}
+	return &apiError{status: f.Status, message: fmt.Sprintf("injected fault: %d %s", f.Status, statusPhrase(f.Status)), retryAfter: f.RetryAfter}
 }
 
 // job reads the job of type typ and id a request names, in the principal's

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/polyjobs/polyjobs/generated/api"
 	"github.com/polyjobs/polyjobs/server"
+	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
 )
 
@@ -41,6 +44,46 @@ func serveOn(t *testing.T, srv *http.Server) (string, <-chan error) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), done
+}
+
+// TestShutdownCutsInjectedLatency: a request waiting out a latency fault
+// answers as soon as the server shuts down, rather than holding the
+// shutdown for the fault's whole latency.
+func TestShutdownCutsInjectedLatency(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t), func(c *server.Config) { c.Control = &control.Options{} })
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, api.JobTypeExportLogs, store.Start())
+	req := httptest.NewRequest(http.MethodPost, control.Prefix+"/faults", strings.NewReader(`{"latency_ms":60000}`))
+	req.Host, req.RemoteAddr = "127.0.0.1", "127.0.0.1:1234"
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	en.e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("inject latency: %d %s", rec.Code, rec.Body)
+	}
+	srv := server.HTTPServer("", en.e, nil)
+	base, _ := serveOn(t, srv)
+	answer := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, base+jobPath(job.Type, job.ID), nil)
+		req.Header.Set("Authorization", acme.bearer())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answer <- 0
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond) // the request waits out its latency
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v; the injected latency held it", err)
+	}
+	if status := <-answer; status != http.StatusOK {
+		t.Fatalf("the delayed request: %d; want its 200", status)
+	}
 }
 
 // TestGracefulShutdownFinishesInFlightRequests shuts the server down while 20
