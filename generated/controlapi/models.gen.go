@@ -303,6 +303,9 @@ type Forbidden = APIError
 // NotFound defines model for NotFound.
 type NotFound = APIError
 
+// PayloadTooLarge defines model for PayloadTooLarge.
+type PayloadTooLarge = APIError
+
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = APIError
 

@@ -284,6 +284,8 @@ type ForbiddenJSONResponse APIError
 
 type NotFoundJSONResponse APIError
 
+type PayloadTooLargeJSONResponse APIError
+
 type UnauthorizedJSONResponse APIError
 
 type ClearFaultsRequestObject struct {
@@ -442,6 +444,20 @@ func (response InjectFault403JSONResponse) VisitInjectFaultResponse(w http.Respo
 	return err
 }
 
+type InjectFault413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response InjectFault413JSONResponse) VisitInjectFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListJobsRequestObject struct {
 	Params ListJobsParams
 }
@@ -594,6 +610,20 @@ func (response CreateJob404JSONResponse) VisitCreateJobResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateJob413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateJob413JSONResponse) VisitCreateJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -769,6 +799,20 @@ func (response MoveJob409JSONResponse) VisitMoveJobResponse(w http.ResponseWrite
 	return err
 }
 
+type MoveJob413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MoveJob413JSONResponse) VisitMoveJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeKeyRequestObject struct {
 	ID openapi_types.UUID `json:"id"`
 }
@@ -919,6 +963,20 @@ func (response CreateOrganization409JSONResponse) VisitCreateOrganizationRespons
 	return err
 }
 
+type CreateOrganization413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateOrganization413JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateKeyRequestObject struct {
 	Org  Org `json:"org"`
 	Body *CreateKeyJSONRequestBody
@@ -994,6 +1052,20 @@ func (response CreateKey404JSONResponse) VisitCreateKeyResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateKey413JSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
 }

@@ -346,6 +346,50 @@ func TestScenario(t *testing.T) {
 	}
 }
 
+// TestBodyEdges: what a client in another language may send that is fine
+// (a surrogate pair, a media type in capitals, a lower-case auth scheme),
+// and a body over the limit.
+func TestBodyEdges(t *testing.T) {
+	h := start(t, "s3cret")
+	send := func(body io.Reader, header ...string) answer {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.url+control.Prefix+"/organizations", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer s3cret")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		return h.do(h.ctl, req)
+	}
+	if a := send(strings.NewReader(`{"name":"a\ud83d\ude00"}`)); a.status != http.StatusCreated || !strings.Contains(string(a.body), "a\U0001F600") && !strings.Contains(string(a.body), "a😀") {
+		t.Fatalf("a surrogate pair: %d %s", a.status, a.body)
+	}
+	if a := send(strings.NewReader(`{"name":"caps"}`), "Content-Type", "Application/JSON; Charset=UTF-8"); a.status != http.StatusCreated {
+		t.Fatalf("a media type in capitals: %d %s", a.status, a.body)
+	}
+	if a := send(strings.NewReader(`{"name":"lower"}`), "Authorization", "bearer s3cret"); a.status != http.StatusCreated {
+		t.Fatalf("a lower-case scheme: %d %s", a.status, a.body)
+	}
+	if a := send(strings.NewReader(`{"name":"wrong"}`), "Authorization", "bearer S3CRET"); a.status != http.StatusUnauthorized {
+		t.Fatalf("a token in another case: %d %s", a.status, a.body)
+	}
+	// Streamed, so that the limit, not a Content-Length, stops it.
+	huge := io.MultiReader(strings.NewReader(`{"name":"`), io.LimitReader(neverEnding('x'), 20<<20), strings.NewReader(`"}`))
+	if a := send(io.NopCloser(huge)); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "larger than") {
+		t.Fatalf("a body over the limit: %d %.200s", a.status, a.body)
+	}
+}
+
+// neverEnding reads as the same byte for ever.
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
 // TestBadInput: malformed requests get the ApiError shape and the right
 // status, and change nothing.
 func TestBadInput(t *testing.T) {
@@ -375,6 +419,14 @@ func TestBadInput(t *testing.T) {
 		{"unknown path", http.MethodGet, "/nope", nil, 404, "no such control endpoint: control.openapi.yaml lists them"},
 		{"limit out of range", http.MethodGet, "/jobs?limit=0", nil, 400, `query parameter "limit": number must be at least 1`},
 		{"unknown status", http.MethodGet, "/jobs?status=running,stuck", nil, 400, `query parameter "status": value is not one of the allowed values`},
+		// What Go's JSON decoders would let pass, or change, behind the validator.
+		{"text after the JSON", http.MethodPost, "/organizations", []byte(`{"name":"after"} xyz`), 400, "request body is not valid JSON: text after the JSON value"},
+		{"two JSON values", http.MethodPost, "/organizations", []byte(`{"name":"one"}{"name":"two"}`), 400, "text after the JSON value"},
+		{"not UTF-8", http.MethodPost, "/organizations", []byte("{\"name\":\"a\xff\xfeb\"}"), 400, "request body is not UTF-8 text"},
+		{"a lone high surrogate", http.MethodPost, "/organizations", []byte(`{"name":"a\ud800b"}`), 400, "lone surrogate"},
+		{"a lone low surrogate", http.MethodPost, "/organizations", []byte(`{"name":"a\udc00"}`), 400, "lone surrogate"},
+		{"a fractional integer", http.MethodPost, "/faults", []byte(`{"status":500.0}`), 400, "request body: /status: write the integer 500.0 without a fraction or exponent"},
+		{"an integer with an exponent", http.MethodPost, "/faults", []byte(`{"count":1e1,"status":503}`), 400, "write the integer 1e1 without"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := h.control(tc.method, tc.path, tc.body)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,10 @@ func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		forbidden(w, "a cross-origin request from a browser cannot change the reference server")
 		return
 	}
+	if status, message := checkBody(w, r); status != 0 {
+		refuse(w, status, message)
+		return
+	}
 	c.e.ServeHTTP(w, r)
 }
 
@@ -104,11 +109,19 @@ func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var crossOrigin = http.NewCrossOriginProtection()
 
 // forbidden writes a 403 ApiError.
-func forbidden(w http.ResponseWriter, message string) {
-	key := "forbidden"
+func forbidden(w http.ResponseWriter, message string) { refuse(w, http.StatusForbidden, message) }
+
+// refuse writes an ApiError, before the request reaches echo.
+func refuse(w http.ResponseWriter, status int, message string) {
+	key := errorKey(status)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusForbidden)
-	_ = json.NewEncoder(w).Encode(controlapi.APIError{Status: http.StatusForbidden, Key: &key, Message: message})
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(controlapi.APIError{Status: status, Key: &key, Message: message})
+}
+
+// errorKey is an ApiError's key for status: its reason phrase in snake case.
+func errorKey(status int) string {
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
 // authenticate checks the control token, when the server has one.
@@ -117,7 +130,12 @@ func (c *Control) authenticate(_ context.Context, in *openapi3filter.Authenticat
 		return nil
 	}
 	got := in.RequestValidationInput.Request.Header.Values("Authorization")
-	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte("Bearer "+c.token)) != 1 {
+	var scheme, token string
+	if len(got) == 1 {
+		scheme, token, _ = strings.Cut(got[0], " ")
+	}
+	// The scheme's case does not matter (RFC 9110, 11.1); the token's does.
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), []byte(c.token)) != 1 {
 		return echo.NewHTTPError(http.StatusUnauthorized, "send Authorization: Bearer <control token>")
 	}
 	return nil
@@ -148,8 +166,17 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 			message, _, _ = strings.Cut(m, "\n")
 		}
 		var re *openapi3filter.RequestError
-		if errors.As(he.Internal, &re) {
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(he.Internal, &re):
 			message = requestMessage(re)
+		case errors.As(he.Internal, &ute):
+			message = fmt.Sprintf("request body: /%s: %s is not a %s", strings.ReplaceAll(ute.Field, ".", "/"), ute.Value, ute.Type)
+			if ute.Type.Kind() >= reflect.Int && ute.Type.Kind() <= reflect.Uint64 {
+				// The schema's integers admit 500.0 and 5e2; Go's do not.
+				message = fmt.Sprintf("request body: /%s: write the integer %s without a fraction or exponent",
+					strings.ReplaceAll(ute.Field, ".", "/"), strings.TrimPrefix(ute.Value, "number "))
+			}
 		}
 	default:
 		c.Service.logger.Error("control request failed", slog.String("path", ctx.Request().URL.Path), slog.String("error", err.Error()))
@@ -157,7 +184,7 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 	if status == http.StatusUnauthorized {
 		ctx.Response().Header().Set("WWW-Authenticate", `Bearer realm="polyjobs control"`)
 	}
-	key := strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+	key := errorKey(status)
 	_ = ctx.JSON(status, controlapi.APIError{Status: status, Message: message, Key: &key})
 }
 
