@@ -111,6 +111,9 @@ func (h *harness) do(v *apispec.Validator, req *http.Request) answer {
 		// still an ApiError.
 		err = v.ValidateSchema("ApiError", body)
 	}
+	if err == apispec.ErrNoRoute && resp.StatusCode == http.StatusMethodNotAllowed {
+		err = v.ValidateSchema("ApiError", body) // a method the path does not have
+	}
 	if err != nil && !(err == apispec.ErrNoRoute && resp.StatusCode == http.StatusNotFound) {
 		h.t.Fatalf("%s %s: %d %s does not match its spec: %v", req.Method, req.URL.Path, resp.StatusCode, body, err)
 	}
@@ -377,6 +380,18 @@ func TestBodyEdges(t *testing.T) {
 	huge := io.MultiReader(strings.NewReader(`{"name":"`), io.LimitReader(neverEnding('x'), 20<<20), strings.NewReader(`"}`))
 	if a := send(io.NopCloser(huge)); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "larger than") {
 		t.Fatalf("a body over the limit: %d %.200s", a.status, a.body)
+	}
+}
+
+// TestMethodNotAllowed: a 405 names, in Allow, the methods the path has.
+func TestMethodNotAllowed(t *testing.T) {
+	h := start(t, "")
+	for path, want := range map[string]string{"/reset": "POST", "/faults": "GET, POST, DELETE", "/organizations": "POST"} {
+		req, _ := http.NewRequest(http.MethodPut, h.url+control.Prefix+path, nil)
+		a := h.do(h.ctl, req)
+		if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != want || !strings.Contains(string(a.body), "this path accepts "+want) {
+			t.Errorf("PUT %s: %d, Allow %q; want 405 with Allow %q", path, a.status, a.header.Get("Allow"), want)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
@@ -36,6 +37,8 @@ type Control struct {
 	*Service
 	token string
 	e     *echo.Echo
+	// router finds the methods a path allows, for a 405's Allow header.
+	router routers.Router
 }
 
 // Options configure Control.
@@ -62,7 +65,11 @@ func New(s store.Store, opts Options) (*Control, error) {
 	// the request, and the body the validator then reads is lost to the
 	// handler.)
 	spec.Servers = openapi3.Servers{{URL: Prefix}}
-	c := &Control{Service: NewService(s, &Faults{}, logger), token: opts.Token, e: echo.New()}
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("control API router: %w", err)
+	}
+	c := &Control{Service: NewService(s, &Faults{}, logger), token: opts.Token, e: echo.New(), router: router}
 	c.e.HideBanner, c.e.HidePort = true, true
 	c.e.HTTPErrorHandler = c.handleError
 	c.e.Use(echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
@@ -181,11 +188,29 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 	default:
 		c.Service.logger.Error("control request failed", slog.String("path", ctx.Request().URL.Path), slog.String("error", err.Error()))
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		ctx.Response().Header().Set("WWW-Authenticate", `Bearer realm="polyjobs control"`)
+	case http.StatusMethodNotAllowed:
+		allow := strings.Join(c.allowed(ctx.Request()), ", ")
+		ctx.Response().Header().Set("Allow", allow)
+		message = fmt.Sprintf("method %s not allowed: this path accepts %s", ctx.Request().Method, allow)
 	}
 	key := errorKey(status)
 	_ = ctx.JSON(status, controlapi.APIError{Status: status, Message: message, Key: &key})
+}
+
+// allowed returns the methods control.openapi.yaml has for r's path.
+func (c *Control) allowed(r *http.Request) []string {
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, _, err := c.router.FindRoute(probe); err == nil {
+			methods = append(methods, m)
+		}
+	}
+	return methods
 }
 
 // requestMessage says what is wrong with a request's parameter or body:
