@@ -4,14 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/polyjobs/polyjobs/server/store"
 )
 
 //go:embed migrations/*.sql
@@ -29,7 +27,8 @@ const unlockTimeout = 5 * time.Second
 
 // migrate applies, in order and each in its own transaction, the embedded
 // migrations the database has not seen yet, while holding MigrationLockKey on
-// a dedicated connection.
+// a dedicated connection. A database whose schema is newer than this build's
+// is refused.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -47,22 +46,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	known, err := store.Migrations(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		version, err := strconv.ParseInt(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", name)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if err := apply(ctx, conn.Conn(), version, string(body)); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
+	var newest int64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	if err := store.CheckSchemaVersion(newest, known); err != nil {
+		return err
+	}
+	for _, m := range known {
+		if err := apply(ctx, conn.Conn(), m.Version, m.Body); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

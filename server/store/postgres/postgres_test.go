@@ -127,6 +127,22 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesNewerSchema: a database a newer polyjobs upgraded is
+// refused, not read and written without knowing its schema.
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dsn := pgserver.DSN(t)
+	s := open(t, dsn)
+	if _, err := s.Pool().Exec(ctx(t), `INSERT INTO schema_migrations (version, applied_at) VALUES (999, now())`); err != nil {
+		t.Fatal(err)
+	}
+	if other, err := postgres.Open(ctx(t), dsn); err == nil || !strings.Contains(err.Error(), "schema is at version 999, newer than this polyjobs knows") {
+		if other != nil {
+			other.Close()
+		}
+		t.Fatalf("opening a newer schema: %v; want a refusal that says so", err)
+	}
+}
+
 func TestAdvisoryLock(t *testing.T) {
 	dsn := pgserver.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)

@@ -47,6 +47,53 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesNewerSchema: a database a newer polyjobs upgraded is
+// refused, not read and written without knowing its schema.
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "polyjobs.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := sqlite.Open(ctx, path); err == nil || !strings.Contains(err.Error(), "schema is at version 999, newer than this polyjobs knows") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("opening a newer schema: %v; want a refusal that says so", err)
+	}
+}
+
+// TestOpenUpToDateWhileLocked: a database already up to date opens while
+// another connection holds the write lock, which a migration would wait for.
+func TestOpenUpToDateWhileLocked(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "polyjobs.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+	other, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("opening an up-to-date database while another holds its write lock: %v", err)
+	}
+	other.Close()
+}
+
 func TestOpenRefusesMemory(t *testing.T) {
 	if _, err := sqlite.Open(context.Background(), ":memory:"); err == nil {
 		t.Fatal("Open(:memory:) succeeded")
