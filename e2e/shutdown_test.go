@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -130,5 +131,45 @@ func TestShutdownCutsWhatOutlastsTheGrace(t *testing.T) {
 	warnings := strings.Join(r.logLines("WARN"), "\n")
 	if !strings.Contains(warnings, "shutdown grace over") || !strings.Contains(warnings, `"connections":1`) {
 		t.Fatalf("no warning naming the connection cut; warnings:\n%s", warnings)
+	}
+}
+
+// TestSecondSignalStopsAtOnce: while a graceful shutdown waits for a
+// request that outlasts it, a second SIGTERM (an operator's second Ctrl-C)
+// stops the process at once, rather than at the end of the grace.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	dsn := filepath.Join(t.TempDir(), "second.db")
+	r := startReplica(t, "second", dsn, "--shutdown-grace", "60s")
+	conn, err := net.Dial("tcp", r.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A request the server waits on (the rest of its body) until its read
+	// timeout, 10 s.
+	fmt.Fprintf(conn, "GET /api/jobs/exportlogs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx", uuid.NewString())
+	time.Sleep(200 * time.Millisecond)
+	p, err := os.FindProcess(r.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(r.log.String(), "shutting down") {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no shutdown began after SIGTERM:\n%s", r.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the second SIGTERM did not stop the process, which waits for a request (10 s) within its grace (60 s); output:\n%s", r.log)
 	}
 }

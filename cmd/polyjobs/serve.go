@@ -134,7 +134,7 @@ they survive restarts), prints them with ready-to-paste commands, and keeps
 demo jobs of every type moving through their lifecycle.
 
 Every flag falls back to the environment variable named in its help.
-SIGINT or SIGTERM stops the server gracefully.`,
+SIGINT or SIGTERM stops the server gracefully; a second one stops it at once.`,
 		Args: exactArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return o.validate(cmd)
@@ -142,6 +142,13 @@ SIGINT or SIGTERM stops the server gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// After the first signal, a second one stops the process
+				// at once, as Go does by default, rather than waiting out
+				// the grace.
+				<-ctx.Done()
+				stop()
+			}()
 			return serve(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -298,7 +305,7 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	// Not ready from now on; the store closes after the admin listener's
 	// last check of it.
 	gate.Stop()
-	logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
+	logger.Info("shutting down: a second SIGINT or SIGTERM stops at once", slog.Duration("grace", o.shutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
