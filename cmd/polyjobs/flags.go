@@ -28,6 +28,10 @@ type flagSpec struct {
 	usage string
 	// value is where the flag's value goes, with its default.
 	value flagValue
+	// emptyMeans is set for a flag whose empty value means something (the
+	// admin listener's "off"): its variable set empty gives it that value.
+	// Another flag's empty variable is ignored, as if unset.
+	emptyMeans bool
 }
 
 // flagValue registers a flag on a flag set: one of stringFlag, boolFlag, ...
@@ -63,6 +67,7 @@ func listFlag(p *[]string, def []string) flagValue {
 const (
 	envAnnotation     = "polyjobs_env"
 	fromEnvAnnotation = "polyjobs_from_env"
+	emptyAnnotation   = "polyjobs_empty_means"
 )
 
 // addFlags registers specs on fs, to be listed in the order given; the help
@@ -77,6 +82,9 @@ func addFlags(fs *pflag.FlagSet, specs ...flagSpec) {
 		s.value(fs, s.name, s.short, usage)
 		if s.env != "" {
 			_ = fs.SetAnnotation(s.name, envAnnotation, []string{s.env})
+		}
+		if s.emptyMeans {
+			_ = fs.SetAnnotation(s.name, emptyAnnotation, []string{"true"})
 		}
 	}
 }
@@ -99,9 +107,10 @@ func flagUsage(f *pflag.Flag) string {
 }
 
 // applyEnv gives every flag of cmd that the command line did not set the
-// value of its environment variable, when that is set and not empty. The
-// value is parsed as the flag's own would be, so a malformed one is an error
-// that names the variable.
+// value of its environment variable, when that is set and not empty (or
+// empty, for a flag whose empty value means something). The value is parsed
+// as the flag's own would be, so a malformed one is an error that names the
+// variable.
 func applyEnv(cmd *cobra.Command) error {
 	fs := cmd.Flags()
 	var errs []error
@@ -111,7 +120,7 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
+		if !ok || v == "" && len(f.Annotations[emptyAnnotation]) == 0 {
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {

@@ -85,7 +85,8 @@ func TestEnvironmentFallback(t *testing.T) {
 	t.Setenv("POLYJOBS_DEV_INTERVAL", "1s")
 	t.Setenv("POLYJOBS_PURGE_INTERVAL", "2m")
 	t.Setenv("POLYJOBS_DEV", "1")
-	t.Setenv("POLYJOBS_ADDR", "") // empty: ignored
+	t.Setenv("POLYJOBS_ADDR", "")       // empty: ignored
+	t.Setenv("POLYJOBS_ADMIN_ADDR", "") // empty: off, which an empty value means for it
 	t.Setenv("POLYJOBS_LOG_LEVEL", "debug")
 	if err := cmd.Flags().Parse([]string{"--log-level", "warn"}); err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestEnvironmentFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.pollHint != 5*time.Second || o.rate != 2.5 || o.burst != 7 || !o.plain || o.devInterval != time.Second ||
-		o.purgeInterval != 2*time.Minute || !o.dev || o.addr != "127.0.0.1:8080" || o.logLevel != "warn" {
+		o.purgeInterval != 2*time.Minute || !o.dev || o.addr != "127.0.0.1:8080" || o.adminAddr != "" || o.logLevel != "warn" {
 		t.Fatalf("options after the environment: %+v", o)
 	}
 	for name, want := range map[string]string{"poll-hint": "POLYJOBS_POLL_HINT", "log-level": "--log-level", "addr": "--addr (POLYJOBS_ADDR)"} {

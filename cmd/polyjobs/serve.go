@@ -68,7 +68,7 @@ func (o *serveOptions) flags() []flagSpec {
 	return []flagSpec{
 		{name: "addr", env: "POLYJOBS_ADDR", value: stringFlag(&o.addr, "127.0.0.1:8080"),
 			usage: "address of the API listener"},
-		{name: "admin-addr", env: "POLYJOBS_ADMIN_ADDR", value: stringFlag(&o.adminAddr, "127.0.0.1:9090"),
+		{name: "admin-addr", env: "POLYJOBS_ADMIN_ADDR", value: stringFlag(&o.adminAddr, "127.0.0.1:9090"), emptyMeans: true,
 			usage: "address of the admin listener (/healthz, /readyz, /metrics); empty disables it"},
 		dbFlag(&o.db),
 		{name: "poll-hint", env: "POLYJOBS_POLL_HINT", value: durationFlag(&o.pollHint, server.DefaultPollHint),
