@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -156,7 +157,13 @@ SIGINT or SIGTERM stops the server gracefully; a second one stops it at once.`,
 	return cmd
 }
 
-// validate checks the flags' values before anything starts.
+// maxPollHint bounds --poll-hint: a client told to come back later than
+// this has most likely been misconfigured.
+const maxPollHint = 24 * time.Hour
+
+// validate checks the flags' values before anything starts. A zero that
+// the server would read as "the default" is refused where the flag's
+// default is given: it would not mean what it says.
 func (o *serveOptions) validate(cmd *cobra.Command) error {
 	for _, d := range []struct {
 		name  string
@@ -166,15 +173,42 @@ func (o *serveOptions) validate(cmd *cobra.Command) error {
 			return usagef("%s must be positive, got %s", flagSource(cmd, d.name), d.value)
 		}
 	}
+	for _, d := range []struct {
+		name, negative string
+		value          time.Duration
+	}{
+		{"poll-hint", "send none", o.pollHint},
+		{"key-cache-ttl", "turn the cache off", o.keyCacheTTL},
+		{"job-cache-ttl", "turn the cache off", o.jobCacheTTL},
+		{"max-wait", "never hold", o.maxWait},
+	} {
+		if d.value == 0 {
+			return usagef("%s must not be 0: give a positive duration, or a negative one to %s", flagSource(cmd, d.name), d.negative)
+		}
+	}
+	if o.pollHint > maxPollHint {
+		return usagef("%s must be at most %s, got %s", flagSource(cmd, "poll-hint"), maxPollHint, o.pollHint)
+	}
 	if o.shutdownGrace < 0 {
 		return usagef("%s must not be negative, got %s", flagSource(cmd, "shutdown-grace"), o.shutdownGrace)
 	}
 	for _, n := range []struct {
 		name  string
 		value int
-	}{{"max-waiters", o.maxWaiters}, {"max-waiters-per-key", o.maxKeyWaiters}, {"max-conns", o.maxConns}, {"auth-failure-burst", o.failureBurst}} {
-		if n.value < 0 {
-			return usagef("%s must not be negative, got %d", flagSource(cmd, n.name), n.value)
+	}{{"max-waiters", o.maxWaiters}, {"max-waiters-per-key", o.maxKeyWaiters}, {"burst", o.burst}, {"auth-failure-burst", o.failureBurst}} {
+		if n.value <= 0 {
+			return usagef("%s must be positive, got %d", flagSource(cmd, n.name), n.value)
+		}
+	}
+	if o.maxConns < 0 {
+		return usagef("%s must not be negative, got %d", flagSource(cmd, "max-conns"), o.maxConns)
+	}
+	for _, r := range []struct {
+		name  string
+		value float64
+	}{{"rate", o.rate}, {"auth-failure-rate", o.failureRate}} {
+		if r.value == 0 || math.IsNaN(r.value) || math.IsInf(r.value, 0) {
+			return usagef("%s must be a positive number, or a negative one to disable the limit, got %v", flagSource(cmd, r.name), r.value)
 		}
 	}
 	if o.dev {
