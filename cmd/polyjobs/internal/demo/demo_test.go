@@ -3,13 +3,16 @@ package demo_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/polyjobs/polyjobs/cmd/polyjobs/internal/demo"
 	"github.com/polyjobs/polyjobs/generated/api"
+	"github.com/polyjobs/polyjobs/internal/syncbuf"
 	"github.com/polyjobs/polyjobs/server/apikey"
 	"github.com/polyjobs/polyjobs/server/control"
 	"github.com/polyjobs/polyjobs/server/store"
@@ -105,5 +108,33 @@ func TestDriverMovesEveryType(t *testing.T) {
 		if !ended[typ] {
 			t.Errorf("%s: no job finished after 20 ticks", typ)
 		}
+	}
+}
+
+// TestDriverStopsAfterAReset: once a reset through the control API deleted
+// the demo organization, the driver says so once and stops, rather than
+// warning every interval.
+func TestDriverStopsAfterAReset(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	c := newControl(s)
+	creds, err := demo.Setup(ctx, c, s, filepath.Join(t.TempDir(), "keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	d := &demo.Driver{Control: c, OrgID: creds.OrgID, Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the driver still runs after its organization was reset:\n%s", logs)
+	}
+	if out := logs.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "the demo organization is gone") {
+		t.Fatalf("log %q; want one line saying the demo organization is gone", out)
 	}
 }

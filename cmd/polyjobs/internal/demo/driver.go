@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -36,7 +37,14 @@ func (d *Driver) Run(ctx context.Context) {
 	t := time.NewTicker(d.Interval)
 	defer t.Stop()
 	for {
-		if err := d.Tick(ctx); err != nil && ctx.Err() == nil {
+		err := d.Tick(ctx)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// A reset through the control API deleted the demo
+			// organization, and its keys with it.
+			d.Logger.Info("the demo organization is gone (a reset?): demo jobs stop; restart serve --dev for a new one, with new keys")
+			return
+		case err != nil && ctx.Err() == nil:
 			d.Logger.Warn("demo driver", slog.String("error", err.Error()))
 		}
 		select {
