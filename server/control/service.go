@@ -109,20 +109,20 @@ func (s *Service) CreateJob(ctx context.Context, orgRef string, typ store.JobTyp
 	if err := checkPlan(plan); err != nil {
 		return Job{}, err
 	}
-	job, err := s.store.CreateJob(ctx, org.ID, typ)
+	// The steps are timed from now, microseconds before the job's
+	// creation, and stored with the job, in one transaction.
+	steps := make([]store.PlanStep, len(plan))
+	at := store.Now()
+	for i, st := range plan {
+		at = at.Add(st.After)
+		steps[i] = store.PlanStep{Seq: i, At: at, Transition: st.Transition.Normalized()}
+	}
+	job, err := s.store.CreateJob(ctx, org.ID, typ, steps...)
 	if err != nil {
 		return Job{}, err
 	}
-	steps := make([]store.PlanStep, len(plan))
-	at := job.CreatedAt
-	for i, st := range plan {
-		at = at.Add(st.After)
-		steps[i] = store.PlanStep{JobID: job.ID, Seq: i, At: at, Transition: st.Transition.Normalized()}
-	}
-	if len(steps) > 0 {
-		if err := s.store.SetPlan(ctx, job.ID, steps); err != nil {
-			return Job{}, err
-		}
+	for i := range steps {
+		steps[i].JobID = job.ID
 	}
 	return Job{Job: job, Plan: steps}, nil
 }

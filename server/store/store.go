@@ -34,9 +34,11 @@ type Store interface {
 	// An unknown id is ErrNotFound.
 	RevokeKey(ctx context.Context, id uuid.UUID) error
 
-	// CreateJob creates a job in the created state. An unknown organization is
-	// ErrNotFound; an unknown type is ErrInvalid.
-	CreateJob(ctx context.Context, orgID uuid.UUID, typ JobType) (Job, error)
+	// CreateJob creates a job in the created state, with plan as its plan
+	// (see SetPlan), in one transaction: the job is never left without the
+	// plan it was created with. An unknown organization is ErrNotFound; an
+	// unknown type, or a malformed step, is ErrInvalid.
+	CreateJob(ctx context.Context, orgID uuid.UUID, typ JobType, plan ...PlanStep) (Job, error)
 	// Job returns the job with the given id if it belongs to orgID, or ErrNotFound.
 	Job(ctx context.Context, orgID, id uuid.UUID) (Job, error)
 	// JobByID returns the job with the given id whatever its organization, or

@@ -19,18 +19,28 @@ const jobColumns = `id, org_id, type, status, result, error, created_at, updated
 const selectJob = `SELECT ` + jobColumns + ` FROM jobs`
 
 // CreateJob creates a job of the given type in the created state.
-func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
+func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType, plan ...store.PlanStep) (store.Job, error) {
 	job, err := store.NewJob(orgID, typ)
 	if err != nil {
 		return store.Job{}, err
 	}
-	t := job.CreatedAt
-	_, err = s.pool.Exec(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		job.ID, job.OrgID, string(job.Type), string(job.Status), t, t)
-	if hasCode(err, codeForeignKeyViolation) {
-		return store.Job{}, fmt.Errorf("create job: organization %s: %w", orgID, store.ErrNotFound)
+	if plan, err = store.NewPlan(plan); err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
-	if err != nil {
+	t := job.CreatedAt
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			job.ID, job.OrgID, string(job.Type), string(job.Status), t, t); err != nil {
+			return err
+		}
+		return insertSteps(ctx, tx, job.ID, plan)
+	})
+	switch {
+	case hasCode(err, codeForeignKeyViolation):
+		return store.Job{}, fmt.Errorf("create job: organization %s: %w", orgID, store.ErrNotFound)
+	case isBadText(err):
+		return store.Job{}, fmt.Errorf("create job: %w: a result or error of its plan is not valid UTF-8 text", store.ErrInvalid)
+	case err != nil:
 		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
 	return job, nil

@@ -28,27 +28,32 @@ func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.Plan
 		if _, err := tx.Exec(ctx, `DELETE FROM plan_steps WHERE job_id = $1`, jobID); err != nil {
 			return err
 		}
-		for i, st := range steps {
-			t := st.Transition
-			var result, errMsg any
-			if len(t.Result) > 0 {
-				result = []byte(t.Result)
-			}
-			if t.Error != "" {
-				errMsg = t.Error
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO plan_steps (job_id, seq, due_at, status, result, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-				jobID, i, st.At.UTC().Truncate(time.Microsecond), string(t.To), result, errMsg); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertSteps(ctx, tx, jobID, steps)
 	})
 	if isBadText(err) {
 		return fmt.Errorf("set plan of job %s: %w: a result or error is not valid UTF-8 text", jobID, store.ErrInvalid)
 	}
 	if err != nil {
 		return fmt.Errorf("set plan of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// insertSteps inserts a job's plan, made by store.NewPlan, in tx.
+func insertSteps(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, steps []store.PlanStep) error {
+	for i, st := range steps {
+		t := st.Transition
+		var result, errMsg any
+		if len(t.Result) > 0 {
+			result = []byte(t.Result)
+		}
+		if t.Error != "" {
+			errMsg = t.Error
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO plan_steps (job_id, seq, due_at, status, result, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+			jobID, i, st.At.UTC().Truncate(time.Microsecond), string(t.To), result, errMsg); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -16,18 +16,32 @@ import (
 const selectJob = `SELECT id, org_id, type, status, result, error, created_at, updated_at, finished_at FROM jobs`
 
 // CreateJob creates a job of the given type in the created state.
-func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType) (store.Job, error) {
+func (s *Store) CreateJob(ctx context.Context, orgID uuid.UUID, typ store.JobType, plan ...store.PlanStep) (store.Job, error) {
 	job, err := store.NewJob(orgID, typ)
 	if err != nil {
 		return store.Job{}, err
 	}
+	if plan, err = store.NewPlan(plan); err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	defer tx.Rollback()
 	t := job.CreatedAt
-	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (id, org_id, type, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		job.ID.String(), job.OrgID.String(), string(job.Type), string(job.Status), micros(t), micros(t))
 	if isConstraint(err, constraintForeignKey) {
 		return store.Job{}, fmt.Errorf("create job: organization %s: %w", orgID, store.ErrNotFound)
 	}
 	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	if err := insertSteps(ctx, tx, job.ID, plan); err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
 	return job, nil

@@ -33,15 +33,23 @@ func (s *Store) SetPlan(ctx context.Context, jobID uuid.UUID, steps []store.Plan
 	if _, err := tx.ExecContext(ctx, `DELETE FROM plan_steps WHERE job_id = ?`, jobID.String()); err != nil {
 		return fmt.Errorf("set plan of job %s: %w", jobID, err)
 	}
+	if err := insertSteps(ctx, tx, jobID, steps); err != nil {
+		return fmt.Errorf("set plan of job %s: %w", jobID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set plan of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// insertSteps inserts a job's plan, made by store.NewPlan, in tx.
+func insertSteps(ctx context.Context, tx *sql.Tx, jobID uuid.UUID, steps []store.PlanStep) error {
 	for i, st := range steps {
 		t := st.Transition
 		if _, err := tx.ExecContext(ctx, `INSERT INTO plan_steps (job_id, seq, due_at, status, result, error) VALUES (?, ?, ?, ?, ?, ?)`,
 			jobID.String(), i, micros(st.At), string(t.To), nullString(string(t.Result)), nullString(t.Error)); err != nil {
-			return fmt.Errorf("set plan of job %s: %w", jobID, err)
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("set plan of job %s: %w", jobID, err)
 	}
 	return nil
 }

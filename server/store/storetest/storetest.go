@@ -713,6 +713,24 @@ func testPlans(t *testing.T, s store.Store) {
 	if left, err := s.Plan(c, d.ID); err != nil || len(left) != 0 {
 		t.Fatalf("a refused step was not removed: %v, %v", left, err)
 	}
+	// A job is created with its plan, in one transaction, or not at all.
+	before, err := s.ListJobs(c, store.JobFilter{OrgID: org.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.CreateJob(c, org.ID, api.JobTypeExportLogs, store.PlanStep{At: t0.Add(2 * time.Hour), Transition: store.Start()}) // beyond the due(time.Hour) below
+	if err != nil {
+		t.Fatalf("CreateJob with a plan: %v", err)
+	}
+	if got, err := s.Plan(c, e.ID); err != nil || len(got) != 1 || got[0].JobID != e.ID || got[0].Transition.To != api.JobStatusRunning {
+		t.Fatalf("the plan of a job created with one: %+v, %v", got, err)
+	}
+	if _, err := s.CreateJob(c, org.ID, api.JobTypeExportLogs, store.PlanStep{At: t0, Transition: store.Transition{To: api.JobStatusFailed}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("CreateJob with a malformed step: %v; want ErrInvalid", err)
+	}
+	if after, err := s.ListJobs(c, store.JobFilter{OrgID: org.ID}); err != nil || len(after) != len(before)+1 {
+		t.Fatalf("jobs after creating one with a plan and refusing one: %d, then %d (%v); want one more", len(before), len(after), err)
+	}
 	// A new plan replaces the old; none removes it.
 	if err := s.SetPlan(c, a.ID, nil); err != nil {
 		t.Fatal(err)
