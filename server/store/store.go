@@ -63,10 +63,10 @@ type Store interface {
 	// DueSteps returns up to limit steps due at or before now, of every job,
 	// in the order they are due.
 	DueSteps(ctx context.Context, now time.Time, limit int) ([]PlanStep, error)
-	// TakeStep takes a due step: in one transaction, it removes the step and
-	// moves its job as the step says, so that a step whose plan was dropped
-	// (a move by hand) or that another process took is never applied. A
-	// step that is gone is ErrNotFound; a transition the job's status
+	// TakeStep takes a due step, as DueSteps read it: in one transaction, it
+	// removes the step and moves its job as the step says, so that a step
+	// whose plan was dropped or replaced (a move by hand) or that another
+	// process took is never applied. A step that is gone is ErrNotFound; a transition the job's status
 	// refuses (or a malformed one) still removes the step, which is moot,
 	// and returns the transition's error.
 	TakeStep(ctx context.Context, step PlanStep) (Job, error)

@@ -80,7 +80,10 @@ func (s *Store) TakeStep(ctx context.Context, st store.PlanStep) (store.Job, err
 		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	tag, err := tx.Exec(ctx, `DELETE FROM plan_steps WHERE job_id = $1 AND seq = $2`, st.JobID, st.Seq)
+	// The step as it was read: a plan set anew since numbers its steps
+	// from 0 again, and its step of the same number is another step.
+	tag, err := tx.Exec(ctx, `DELETE FROM plan_steps WHERE job_id = $1 AND seq = $2 AND due_at = $3 AND status = $4`,
+		st.JobID, st.Seq, st.At.UTC().Truncate(time.Microsecond), string(st.Transition.To))
 	if err != nil {
 		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}

@@ -74,7 +74,10 @@ func (s *Store) TakeStep(ctx context.Context, st store.PlanStep) (store.Job, err
 		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM plan_steps WHERE job_id = ? AND seq = ?`, st.JobID.String(), st.Seq)
+	// The step as it was read: a plan set anew since numbers its steps
+	// from 0 again, and its step of the same number is another step.
+	res, err := tx.ExecContext(ctx, `DELETE FROM plan_steps WHERE job_id = ? AND seq = ? AND due_at = ? AND status = ?`,
+		st.JobID.String(), st.Seq, micros(st.At), string(st.Transition.To))
 	if err != nil {
 		return store.Job{}, fmt.Errorf("take step %d of job %s: %w", st.Seq, st.JobID, err)
 	}

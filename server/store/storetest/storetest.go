@@ -697,6 +697,24 @@ func testPlans(t *testing.T, s store.Store) {
 	if job, err := s.JobByID(c, d.ID); err != nil || job.Status != api.JobStatusCreated {
 		t.Fatalf("the job of a dropped step: %+v, %v; want it still created", job, err)
 	}
+	// Nor one read before its plan was replaced: the new plan's step of the
+	// same number is another step, and stays.
+	if err := s.SetPlan(c, d.ID, []store.PlanStep{{At: t0, Transition: store.Start()}}); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := s.Plan(c, d.ID)
+	if err := s.SetPlan(c, d.ID, []store.PlanStep{{At: t0.Add(time.Hour), Transition: store.Fail("later")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeStep(c, stale[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("taking a step whose plan was replaced: %v; want ErrNotFound", err)
+	}
+	if job, _ := s.JobByID(c, d.ID); job.Status != api.JobStatusCreated {
+		t.Fatalf("a step of a replaced plan moved its job to %s", job.Status)
+	}
+	if left, _ := s.Plan(c, d.ID); len(left) != 1 || left[0].Transition.To != api.JobStatusFailed {
+		t.Fatalf("the new plan after a stale take: %+v; want its one step", left)
+	}
 	if err := s.SetPlan(c, d.ID, []store.PlanStep{{At: t0, Transition: store.Fail("late")}}); err != nil {
 		t.Fatal(err)
 	}
