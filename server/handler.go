@@ -59,17 +59,18 @@ func (h *handler) GetJob(ctx context.Context, req apiserver.GetJobRequestObject)
 	if !ok {
 		return nil, errNoPrincipal
 	}
-	faulted := req.ID
+	// A fault for this job applies only to a request that finds it: another
+	// organization's request is served as one for an unknown id (the other
+	// faults apply, then the 404), and leaves the fault to the job's own.
+	// Faults for the job are taken only once it was found: one added
+	// meanwhile waits for the next request.
+	faulted := uuid.Nil
 	if h.faults.NamesJob(req.ID) {
-		// A fault for this job applies only to a request that finds it:
-		// another organization's request is served as one for an unknown
-		// id (the other faults apply, then the 404), and leaves the fault
-		// to the job's own.
 		_, err := h.job(ctx, p.OrgID, req.ID, req.Type)
 		switch {
-		case errors.Is(err, errJobNotFound):
-			faulted = uuid.Nil
-		case err != nil:
+		case err == nil:
+			faulted = req.ID
+		case !errors.Is(err, errJobNotFound):
 			return nil, err
 		}
 	}
