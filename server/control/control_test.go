@@ -376,6 +376,10 @@ func TestBodyEdges(t *testing.T) {
 	if a := send(strings.NewReader(`{"name":"wrong"}`), "Authorization", "bearer S3CRET"); a.status != http.StatusUnauthorized {
 		t.Fatalf("a token in another case: %d %s", a.status, a.body)
 	}
+	// Without the token, nothing of the body is looked at.
+	if a := send(strings.NewReader(`{"name":"x"} trailing`), "Authorization", ""); a.status != http.StatusUnauthorized || a.header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("a bad body without the token: %d %s; want 401", a.status, a.body)
+	}
 	// Streamed, so that the limit, not a Content-Length, stops it.
 	huge := io.MultiReader(strings.NewReader(`{"name":"`), io.LimitReader(neverEnding('x'), 20<<20), strings.NewReader(`"}`))
 	if a := send(io.NopCloser(huge)); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "larger than") {

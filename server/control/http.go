@@ -105,6 +105,13 @@ func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		forbidden(w, "a cross-origin request from a browser cannot change the reference server")
 		return
 	}
+	if !c.tokenOK(r) {
+		// Before the body is read: nothing of it is looked at for a
+		// request that may not use the control API.
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+		refuse(w, http.StatusUnauthorized, tokenMessage)
+		return
+	}
 	if status, message := checkBody(w, r); status != 0 {
 		refuse(w, status, message)
 		return
@@ -131,21 +138,35 @@ func errorKey(status int) string {
 	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
-// authenticate checks the control token, when the server has one.
+// authenticate checks the control token, when the server has one, as the
+// spec's security scheme (ServeHTTP has checked it already, before reading
+// the body).
 func (c *Control) authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if c.token == "" {
-		return nil
+	if !c.tokenOK(in.RequestValidationInput.Request) {
+		return echo.NewHTTPError(http.StatusUnauthorized, tokenMessage)
 	}
-	got := in.RequestValidationInput.Request.Header.Values("Authorization")
+	return nil
+}
+
+// tokenMessage says what a request without the control token lacks, and
+// wwwAuthenticate is the challenge of its 401.
+const (
+	tokenMessage    = "send Authorization: Bearer <control token>"
+	wwwAuthenticate = `Bearer realm="polyjobs control"`
+)
+
+// tokenOK reports whether r bears the control token, or the server has none.
+func (c *Control) tokenOK(r *http.Request) bool {
+	if c.token == "" {
+		return true
+	}
+	got := r.Header.Values("Authorization")
 	var scheme, token string
 	if len(got) == 1 {
 		scheme, token, _ = strings.Cut(got[0], " ")
 	}
 	// The scheme's case does not matter (RFC 9110, 11.1); the token's does.
-	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), []byte(c.token)) != 1 {
-		return echo.NewHTTPError(http.StatusUnauthorized, "send Authorization: Bearer <control token>")
-	}
-	return nil
+	return strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(token), []byte(c.token)) == 1
 }
 
 // handleError writes every error as an ApiError.
@@ -164,7 +185,7 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 		status, message = http.StatusBadRequest, err.Error()
 	case errors.As(err, &he) && he.Code == http.StatusForbidden:
 		// No security scheme accepted the request: the token is wrong.
-		status, message = http.StatusUnauthorized, "send Authorization: Bearer <control token>"
+		status, message = http.StatusUnauthorized, tokenMessage
 	case errors.As(err, &he) && he.Code == http.StatusNotFound && he.Message == any(routers.ErrPathNotFound.Error()):
 		status, message = http.StatusNotFound, "no such control endpoint: control.openapi.yaml lists them, under "+Prefix
 	case errors.As(err, &he) && he.Code < 500:
@@ -190,7 +211,7 @@ func (c *Control) handleError(err error, ctx echo.Context) {
 	}
 	switch status {
 	case http.StatusUnauthorized:
-		ctx.Response().Header().Set("WWW-Authenticate", `Bearer realm="polyjobs control"`)
+		ctx.Response().Header().Set("WWW-Authenticate", wwwAuthenticate)
 	case http.StatusMethodNotAllowed:
 		allow := strings.Join(c.allowed(ctx.Request()), ", ")
 		ctx.Response().Header().Set("Allow", allow)
