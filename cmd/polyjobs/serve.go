@@ -58,6 +58,10 @@ type serveOptions struct {
 	// program is how the binary was invoked, for the commands the --dev
 	// banner prints.
 	program string
+	// stopSignals, when set, stops catching SIGINT and SIGTERM: serve calls
+	// it as its shutdown begins, so that a second signal stops the process
+	// at once, as Go does by default, rather than waiting out the grace.
+	stopSignals func()
 }
 
 // defaultDevKeys is the file where `serve --dev` keeps its demo keys.
@@ -143,13 +147,7 @@ SIGINT or SIGTERM stops the server gracefully; a second one stops it at once.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			go func() {
-				// After the first signal, a second one stops the process
-				// at once, as Go does by default, rather than waiting out
-				// the grace.
-				<-ctx.Done()
-				stop()
-			}()
+			o.stopSignals = stop
 			return serve(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -339,6 +337,9 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	// Not ready from now on; the store closes after the admin listener's
 	// last check of it.
 	gate.Stop()
+	if o.stopSignals != nil {
+		o.stopSignals()
+	}
 	logger.Info("shutting down: a second SIGINT or SIGTERM stops at once", slog.Duration("grace", o.shutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
