@@ -114,15 +114,7 @@ func TestShutdownCutsWhatOutlastsTheGrace(t *testing.T) {
 	t.Parallel()
 	dsn := filepath.Join(t.TempDir(), "cut.db")
 	r := startReplica(t, "cut", dsn, "--shutdown-grace", "1s")
-	conn, err := net.Dial("tcp", r.API)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// Headers, then one byte of a body of a thousand: the server waits for
-	// the rest (up to its read timeout, longer than the grace).
-	fmt.Fprintf(conn, "GET /api/jobs/exportlogs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx", uuid.NewString())
-	time.Sleep(200 * time.Millisecond)
+	holdARequest(t, r) // longer than the grace
 	start := time.Now()
 	r.stop(t) // SIGTERM; fails unless the exit code is 0
 	if took := time.Since(start); took > 8*time.Second {
@@ -134,6 +126,20 @@ func TestShutdownCutsWhatOutlastsTheGrace(t *testing.T) {
 	}
 }
 
+// holdARequest sends r the headers of a request, then one byte of a body of
+// a thousand: the server waits for the rest, up to its read timeout (10 s),
+// with the connection open until the test ends.
+func holdARequest(t *testing.T, r *replica) {
+	t.Helper()
+	conn, err := net.Dial("tcp", r.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /api/jobs/exportlogs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx", uuid.NewString())
+	time.Sleep(200 * time.Millisecond)
+}
+
 // TestSecondSignalStopsAtOnce: while a graceful shutdown waits for a
 // request that outlasts it, a second SIGTERM (an operator's second Ctrl-C)
 // stops the process at once, rather than at the end of the grace.
@@ -141,15 +147,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	dsn := filepath.Join(t.TempDir(), "second.db")
 	r := startReplica(t, "second", dsn, "--shutdown-grace", "60s")
-	conn, err := net.Dial("tcp", r.API)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// A request the server waits on (the rest of its body) until its read
-	// timeout, 10 s.
-	fmt.Fprintf(conn, "GET /api/jobs/exportlogs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx", uuid.NewString())
-	time.Sleep(200 * time.Millisecond)
+	holdARequest(t, r) // 10 s, shorter than the grace
 	p, err := os.FindProcess(r.Pid())
 	if err != nil {
 		t.Fatal(err)

@@ -61,14 +61,21 @@ func TestSetupIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestDriverMovesEveryType(t *testing.T) {
-	ctx := context.Background()
+// setUp makes a store with the demo organization and keys.
+func setUp(t *testing.T) (store.Store, *control.Service, demo.Credentials) {
+	t.Helper()
 	s := openStore(t)
 	c := newControl(s)
-	creds, err := demo.Setup(ctx, c, s, filepath.Join(t.TempDir(), "keys.json"))
+	creds, err := demo.Setup(context.Background(), c, s, filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, c, creds
+}
+
+func TestDriverMovesEveryType(t *testing.T) {
+	ctx := context.Background()
+	s, c, creds := setUp(t)
 	d := &demo.Driver{Control: c, OrgID: creds.OrgID, Interval: time.Millisecond, FailureRate: 0.3}
 	for i := 0; i < 20; i++ {
 		if err := d.Tick(ctx); err != nil {
@@ -116,12 +123,7 @@ func TestDriverMovesEveryType(t *testing.T) {
 // warning every interval.
 func TestDriverStopsAfterAReset(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t)
-	c := newControl(s)
-	creds, err := demo.Setup(ctx, c, s, filepath.Join(t.TempDir(), "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c, creds := setUp(t)
 	if err := c.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
