@@ -33,9 +33,11 @@
 //     a held request leaves net/http while it waits (park.go).
 //   - accesslog.go and observability.go: the pipeline ends with one access
 //     log line (never a key; on NewLogger's loggers appended by hand, exactly
-//     as slog writes it) and the request's metrics; database calls are timed
-//     there too. admin.go serves health, readiness, metrics and profiles on a listener
-//     of their own; retention.go purges old terminal jobs.
+//     as slog writes it) and the request's metrics; database calls are timed,
+//     and bounded (fastpath.LookupTimeout), there too. admin.go serves
+//     health, readiness (StoreGate: starting, then the store, then stopping),
+//     metrics and profiles on a listener of their own; retention.go purges
+//     old terminal jobs.
 //
 // # Fast paths
 //
