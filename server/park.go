@@ -257,8 +257,17 @@ func (r *recordedResponse) wire(head, keep bool) []byte {
 	r.WriteHeader(http.StatusOK)
 	h := r.header
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
-	if r.status != http.StatusNotModified {
+	// Framed as net/http frames the same answer on its goroutine: a body
+	// that fits its buffer with Content-Length, a longer one chunked (a
+	// HEAD's with neither).
+	chunked := false
+	switch {
+	case r.status == http.StatusNotModified:
+	case len(r.body) <= netHTTPBuffer:
 		h["Content-Length"] = []string{strconv.Itoa(len(r.body))}
+	case !head:
+		h["Transfer-Encoding"] = []string{"chunked"}
+		chunked = true
 	}
 	if !keep {
 		h["Connection"] = []string{"close"}
@@ -272,8 +281,19 @@ func (r *recordedResponse) wire(head, keep bool) []byte {
 	b.WriteString("\r\n")
 	_ = h.Write(&b)
 	b.WriteString("\r\n")
-	if !head && r.status != http.StatusNotModified {
+	switch {
+	case head || r.status == http.StatusNotModified:
+	case chunked:
+		b.WriteString(strconv.FormatInt(int64(len(r.body)), 16))
+		b.WriteString("\r\n")
+		b.Write(r.body)
+		b.WriteString("\r\n0\r\n\r\n")
+	default:
 		b.Write(r.body)
 	}
 	return b.Bytes()
 }
+
+// netHTTPBuffer is the size of net/http's response buffer: a handler's
+// body that fits it is sent with Content-Length, a longer one chunked.
+const netHTTPBuffer = 2048

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -186,6 +187,35 @@ func TestHeldRequestsOnAListener(t *testing.T) {
 			r := c.receive(req)
 			if r.status != http.StatusOK || len(r.body) != 0 || r.header.Get("Content-Length") == "" {
 				t.Fatalf("held HEAD: %d, Content-Length %q, body %q", r.status, r.header.Get("Content-Length"), r.body)
+			}
+		})
+
+		t.Run("a large answer is framed as net/http frames it", func(t *testing.T) {
+			big := json.RawMessage(`{"records":"` + strings.Repeat("r", 3000) + `"}`)
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				job, path, etag := waitingOn(store.Start())
+				c := dial(t, en, ln)
+				req := conditional(path, acme.bearer(), etag, "15")
+				req.Method = method
+				c.send(req)
+				held(t, 1)
+				if _, err := en.store.Transition(context.Background(), job.ID, store.Finish(big)); err != nil {
+					t.Fatal(err)
+				}
+				c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(c.r, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				chunked := len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked"
+				if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Length") != "" || chunked != (method == http.MethodGet) ||
+					(method == http.MethodGet && len(body) < 3000) {
+					t.Fatalf("%s: %d, Content-Length %q, Transfer-Encoding %v, %d bytes; want a 200 without Content-Length, chunked for GET",
+						method, resp.StatusCode, resp.Header.Get("Content-Length"), resp.TransferEncoding, len(body))
+				}
+				c.conn.Close()
+				waitFor(t, "the connection to close", func() bool { return ln.Away() == 0 })
 			}
 		})
 
