@@ -46,6 +46,39 @@ func serveOn(t *testing.T, srv *http.Server) (string, <-chan error) {
 	return "http://" + ln.Addr().String(), done
 }
 
+// TestUnreadableBodies: a body shorter than its Content-Length, or
+// malformed chunks, get a 400 that says which, and nothing of the
+// connection (net/http's errors name its addresses).
+func TestUnreadableBodies(t *testing.T) {
+	en := newEnv(t, storeFactories["sqlite"](t))
+	acme := en.tenant("acme")
+	job := en.job(acme.org.ID, api.JobTypeExportLogs)
+	base, _ := serveOn(t, server.HTTPServer("", en.e, nil))
+	for _, tc := range []struct{ name, framing, body, message string }{
+		{"short", "Content-Length: 10", "abc", "the request body ended before its Content-Length"},
+		{"malformed chunks", "Transfer-Encoding: chunked", "zz\r\nabc\r\n", "its chunked encoding is malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s\r\n\r\n%s", jobPath(job.Type, job.ID), acme.bearer(), tc.framing, tc.body)
+			conn.(*net.TCPConn).CloseWrite()
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.message) || strings.Contains(string(body), "127.0.0.1") {
+				t.Fatalf("%d %s; want a 400 saying %q, without addresses", resp.StatusCode, body, tc.message)
+			}
+		})
+	}
+}
+
 // TestShutdownCutsInjectedLatency: a request waiting out a latency fault
 // answers as soon as the server shuts down, rather than holding the
 // shutdown for the fault's whole latency.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -318,11 +319,17 @@ func discardBody(c echo.Context, limit int64) error {
 	req.Body.Close()
 	req.Body, req.ContentLength = http.NoBody, 0
 	var tooLarge *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge}
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// Not err's text: it names the connection's addresses.
+		return &apiError{status: http.StatusBadRequest, message: "the request body did not arrive in time"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &apiError{status: http.StatusBadRequest, message: "the request body ended before its Content-Length"}
 	case err != nil:
-		return &apiError{status: http.StatusBadRequest, message: "the request body could not be read: " + err.Error()}
+		return &apiError{status: http.StatusBadRequest, message: "the request body could not be read: its chunked encoding is malformed"}
 	}
 	return nil
 }
