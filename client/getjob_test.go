@@ -850,3 +850,16 @@ func TestParsePreferenceApplied(t *testing.T) {
 		}
 	}
 }
+
+// TestNilJob: Wait returns a nil job when it ends before any answer; the
+// methods a caller may then call on it do not panic.
+func TestNilJob(t *testing.T) {
+	var job *Job
+	if job.Terminal() {
+		t.Error("a nil job is terminal")
+	}
+	var v any
+	if err := job.DecodeResult(&v); !errors.Is(err, ErrNoResult) {
+		t.Errorf("DecodeResult of a nil job: %v; want ErrNoResult", err)
+	}
+}

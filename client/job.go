@@ -41,15 +41,19 @@ type Job struct {
 	WaitApplied time.Duration
 }
 
-// Terminal reports whether the job has finished, as done or failed; a
-// terminal job never changes again.
+// Terminal reports whether the job has finished, as done or failed (false
+// for a nil job); a terminal job never changes again.
 func (j *Job) Terminal() bool {
-	return j.Status == JobStatusDone || j.Status == JobStatusFailed
+	return j != nil && (j.Status == JobStatusDone || j.Status == JobStatusFailed)
 }
 
 // DecodeResult unmarshals the job's result into v, as json.Unmarshal does. It
-// returns an error wrapping ErrNoResult when the job has no result.
+// returns an error wrapping ErrNoResult when the job has no result, or is
+// nil (as Wait's is when it ends before any answer).
 func (j *Job) DecodeResult(v any) error {
+	if j == nil {
+		return fmt.Errorf("polyjobs: no job: %w", ErrNoResult)
+	}
 	if len(j.Result) == 0 {
 		return fmt.Errorf("polyjobs: job %s/%s (status %s): %w", j.Type, j.ID, j.Status, ErrNoResult)
 	}
