@@ -49,7 +49,7 @@ func printDevBanner(ctx context.Context, w io.Writer, baseURL string, o *serveOp
 	fmt.Fprintf(w, `
 polyjobs dev server: %s  (database %s)
 API reference:       %s%s
-Control API:         %s%s/  (see the README: testing from any language)
+Control API under:   %s%s/  (endpoints in control.openapi.yaml; see the README: testing from any language)
 
   Organization  %s  (%s)
   User key      %s
