@@ -279,7 +279,11 @@ func (d *document) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("ETag", etag)
 	// ServeContent answers If-None-Match with 304, Range with 206, and HEAD
-	// without a body.
+	// without a body. It reads only the first If-None-Match line; several
+	// lines are one list (RFC 9110, 5.3), so it gets them as one.
+	if tags := r.Header.Values("If-None-Match"); len(tags) > 1 {
+		r.Header["If-None-Match"] = []string{strings.Join(tags, ", ")}
+	}
 	http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body))
 }
 

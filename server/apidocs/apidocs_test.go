@@ -256,6 +256,19 @@ func TestConditional(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("If-None-Match of another ETag: %d; want 200", resp.StatusCode)
 			}
+			// Two lines are one list: the second names the representation.
+			req, _ := http.NewRequest(http.MethodGet, s.URL+tc.path, nil)
+			req.Header.Set("Accept-Encoding", tc.acceptEncoding)
+			req.Header.Add("If-None-Match", `"other"`)
+			req.Header.Add("If-None-Match", etag)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotModified {
+				t.Fatalf("If-None-Match on two lines, the second %s: %d; want 304", etag, resp.StatusCode)
+			}
 		})
 	}
 }
