@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -93,6 +94,7 @@ func (p *pipeline) guarded(c echo.Context, next echo.HandlerFunc) (err error) {
 	if err := discardBody(c, p.bodyLimit); err != nil {
 		return err
 	}
+	joinListHeaders(c.Request().Header)
 	// 5. A client address that failed to authenticate too often waits.
 	if err := p.checkFailures(c); err != nil {
 		return err
@@ -228,6 +230,21 @@ func begin(c echo.Context) *requestState {
 	}
 	c.SetRequest(req)
 	return st
+}
+
+// listHeaders are the request headers whose value is a list, which a client
+// or a proxy may send on several lines (RFC 9110, 5.3).
+var listHeaders = []string{"If-None-Match", "Prefer"}
+
+// joinListHeaders puts each list header sent on several lines on one, as the
+// same list: the generated parameter binding takes one line, and answered
+// 400 to several.
+func joinListHeaders(h http.Header) {
+	for _, name := range listHeaders {
+		if v := h[name]; len(v) > 1 {
+			h[name] = []string{strings.Join(v, ", ")}
+		}
+	}
 }
 
 // headerSize is the size of the request's header block as it came on the

@@ -68,6 +68,17 @@ func TestETagAndNotModified(t *testing.T) {
 				t.Fatalf("If-None-Match %s: %d; want 200", inm, r.status)
 			}
 		}
+		// A list on several lines is the same list (RFC 9110, 5.3), for
+		// If-None-Match and for Prefer.
+		lines := get(path, "Authorization", acme.bearer())
+		lines.Header.Add("If-None-Match", `"other"`)
+		lines.Header.Add("If-None-Match", etag)
+		lines.Header.Add("Prefer", "respond-async")
+		lines.Header.Add("Prefer", "wait=1")
+		if r := en.do(lines); r.status != http.StatusNotModified || r.header.Get("Preference-Applied") != "wait=1" {
+			t.Fatalf("If-None-Match and Prefer on two lines each: %d %s, Preference-Applied %q; want a 304 that applied the wait",
+				r.status, r.body, r.header.Get("Preference-Applied"))
+		}
 		// A terminal job never changes: it is not held, and has no Retry-After.
 		doneTag := en.do(get(jobPath(done.Type, done.ID), "Authorization", acme.bearer())).header.Get("ETag")
 		start := time.Now()
