@@ -26,8 +26,10 @@ const maxBodyBytes = 2*store.MaxResultLength + 64<<10
 // The body is put back for the validator. The status is 0 when the body is
 // fine.
 func checkBody(w http.ResponseWriter, r *http.Request) (status int, message string) {
+	mediaType := ""
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, params, err := mime.ParseMediaType(ct); err == nil {
+			mediaType = mt
 			r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
 		}
 	}
@@ -47,30 +49,30 @@ func checkBody(w http.ResponseWriter, r *http.Request) (status int, message stri
 		return http.StatusBadRequest, "request body could not be read"
 	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if len(body) == 0 || mt != "application/json" {
+	if len(body) == 0 || mediaType != "application/json" {
 		return 0, "" // the validator says what is wrong, if anything
 	}
+	valid := json.Valid(body)
 	switch {
 	case !utf8.Valid(body):
 		return http.StatusBadRequest, "request body is not UTF-8 text"
-	case json.Valid(body) && hasLoneSurrogate(body):
+	case valid && hasLoneSurrogate(body):
 		return http.StatusBadRequest, `request body has a \u escape of a lone surrogate (\ud800-\udfff without its pair), which is no character`
-	case json.Valid(bytes.TrimSpace(body[:jsonValueEnd(body)])) && !json.Valid(body):
+	case !valid && textAfterValue(body):
 		return http.StatusBadRequest, "request body is not valid JSON: text after the JSON value"
 	}
 	return 0, ""
 }
 
-// jsonValueEnd returns the offset just past body's first JSON value, or
-// len(body) when it cannot tell.
-func jsonValueEnd(body []byte) int {
+// textAfterValue reports whether body starts with a whole JSON value and
+// goes on with more than white space.
+func textAfterValue(body []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		return len(body)
+	if dec.Decode(&v) != nil {
+		return false
 	}
-	return int(dec.InputOffset())
+	return len(bytes.TrimSpace(body[dec.InputOffset():])) > 0
 }
 
 // hasLoneSurrogate reports whether JSON text holds, in a string, a \u escape
