@@ -78,7 +78,12 @@ func (s *Store) BatchConcurrency() int {
 
 // JobByID returns the job with the given id, whatever its organization.
 func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
-	job, err := scanJob(s.pool.QueryRow(ctx, selectJob+` WHERE id = $1`, id))
+	return jobByID(ctx, s.pool, id)
+}
+
+// jobByID is JobByID on q, a transaction or the pool.
+func jobByID(ctx context.Context, q querier, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(q.QueryRow(ctx, selectJob+` WHERE id = $1`, id))
 	if err != nil {
 		return store.Job{}, notFound(err, "job "+id.String())
 	}
@@ -192,9 +197,9 @@ func transition(ctx context.Context, q querier, id uuid.UUID, t store.Transition
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
 	}
-	current, err := scanJob(q.QueryRow(ctx, selectJob+` WHERE id = $1`, id))
+	current, err := jobByID(ctx, q, id)
 	if err != nil {
-		return store.Job{}, notFound(err, "job "+id.String())
+		return store.Job{}, err
 	}
 	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
 }

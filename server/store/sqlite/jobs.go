@@ -98,7 +98,12 @@ func appendJobs(jobs []store.Job, rows *sql.Rows) ([]store.Job, error) {
 
 // JobByID returns the job with the given id, whatever its organization.
 func (s *Store) JobByID(ctx context.Context, id uuid.UUID) (store.Job, error) {
-	job, err := scanJob(s.db.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
+	return jobByID(ctx, s.db, id)
+}
+
+// jobByID is JobByID on q, a transaction or the database.
+func jobByID(ctx context.Context, q querier, id uuid.UUID) (store.Job, error) {
+	job, err := scanJob(q.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
 	if err != nil {
 		return store.Job{}, notFound(err, "job "+id.String())
 	}
@@ -195,9 +200,9 @@ func transition(ctx context.Context, q querier, id uuid.UUID, t store.Transition
 	if !errors.Is(err, sql.ErrNoRows) {
 		return store.Job{}, fmt.Errorf("job %s: transition to %s: %w", id, t.To, err)
 	}
-	current, err := scanJob(q.QueryRowContext(ctx, selectJob+` WHERE id = ?`, id.String()))
+	current, err := jobByID(ctx, q, id)
 	if err != nil {
-		return store.Job{}, notFound(err, "job "+id.String())
+		return store.Job{}, err
 	}
 	return store.Job{}, &store.TransitionError{JobID: id, From: current.Status, To: t.To}
 }
