@@ -166,11 +166,11 @@ func (o *jobOptions) checkTimeout(cmd *cobra.Command) error {
 	return nil
 }
 
-// timedOut is the error of a command whose --timeout passed before the
+// timeoutError is the error of a command whose --timeout passed before the
 // server answered with the job (err is the SDK's): with the error it last
 // answered, when the SDK kept it; the SDK's own account would only add that
 // its request's context ended.
-func (o *jobOptions) timedOut(err error) error {
+func (o *jobOptions) timeoutError(err error) error {
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) {
 		return fmt.Errorf("timed out after %s; the last answer from %s: %s", o.timeout, o.baseURL, message(apiErr))
@@ -301,7 +301,7 @@ func (o *jobOptions) get(cmd *cobra.Command, args []string) error {
 	case err != nil && r.interrupted.Err() != nil:
 		return withCode(exitInterrupted, errors.New("interrupted"))
 	case err != nil && r.timedOut(err):
-		return withCode(exitRequest, o.timedOut(err))
+		return withCode(exitRequest, o.timeoutError(err))
 	case err != nil:
 		return withCode(exitRequest, err)
 	}
@@ -375,7 +375,7 @@ func (o *jobOptions) wait(cmd *cobra.Command, args []string) error {
 		}
 		return withCode(exitTimeout, fmt.Errorf("timed out after %s; the job is still %s", o.timeout, job.Status))
 	case r.timedOut(err):
-		return withCode(exitTimeout, o.timedOut(err))
+		return withCode(exitTimeout, o.timeoutError(err))
 	}
 	return withCode(exitRequest, err)
 }

@@ -250,13 +250,12 @@ func serve(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error
 	// liveness probe (/healthz) does not restart a replica that waits for
 	// its database, and /readyz says it is starting.
 	gate := &server.StoreGate{}
-	var admin *http.Server
 	if o.adminAddr != "" {
 		adminLn, err := net.Listen("tcp", o.adminAddr)
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		admin = server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{
+		admin := server.HTTPServer(o.adminAddr, server.AdminHandler(server.AdminConfig{
 			Store: gate, Metrics: metrics, Logger: logger, Token: o.adminToken, Pprof: o.pprof}), logger)
 		defer admin.Close()
 		logger.Info("admin listening", slog.String("url", "http://"+adminLn.Addr().String()))
