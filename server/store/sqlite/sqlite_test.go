@@ -25,13 +25,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "polyjobs.db")
-	s, err := sqlite.Open(ctx, path)
+// openNew opens a store on a new file called name, in the test's temporary
+// directory, and returns it with the file's path; the caller closes it.
+func openNew(t *testing.T, name string) (*sqlite.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	s, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, path
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	s, path := openNew(t, "polyjobs.db")
 	org, err := s.CreateOrganization(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +59,7 @@ func TestReopenKeepsData(t *testing.T) {
 // refused, not read and written without knowing its schema.
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "polyjobs.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t, "polyjobs.db")
 	if _, err := s.DB().ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +76,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 // another connection holds the write lock, which a migration would wait for.
 func TestOpenUpToDateWhileLocked(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "polyjobs.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t, "polyjobs.db")
 	defer s.Close()
 	conn, err := s.DB().Conn(ctx)
 	if err != nil {
@@ -152,11 +152,7 @@ func TestUpgradeFromFirstSchema(t *testing.T) {
 // readable by their owner only; results may be confidential.
 func TestFilesArePrivate(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "private.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openNew(t, "private.db")
 	defer s.Close()
 	if _, err := s.CreateOrganization(ctx, "acme"); err != nil {
 		t.Fatal(err)
